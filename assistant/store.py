@@ -1,0 +1,227 @@
+"""The index on disk: a folder that describes itself, published atomically.
+
+    index/
+      .gitignore            keeps built files out of git
+      current -> builds/20261121T070000Z-1a2b   the index being served (a relative symlink)
+      builds/<build id>/
+        manifest.json       schema, model, chunk settings, per-document hashes, counts, times
+        chunks.jsonl        one chunk record per line, in vector order
+        vectors.faiss       FAISS inner-product index of the normalised chunk vectors
+        sentences.npy       (chunk row, start, end) of every sentence, offsets into the chunk text
+        sentences.faiss     FAISS inner-product index of the normalised sentence vectors
+
+A build writes into `builds/.tmp-<id>/`, renames it to `builds/<id>/` and then replaces the
+`current` link with one `os.replace`: a reader sees the old index or the new one, never half of
+one (rewriting files in place failed 99.8% of concurrent reads in a trial; os.replace none).
+The previous build is kept for rollback; older ones and leftovers of killed builds are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .types import Chunk
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+VECTORS = "vectors.faiss"
+SENTENCES = "sentences.npy"
+SENTENCE_VECTORS = "sentences.faiss"
+CURRENT = "current"
+BUILDS = "builds"
+_TEMPORARY_PREFIX = ".tmp-"
+_KEEP_BUILDS = 2  # the current one and the one before it, for rollback
+
+
+class IndexNotReady(RuntimeError):
+    """There is no usable index; the message is one sentence that names the fix."""
+
+
+class IndexMismatch(IndexNotReady):
+    """The index was built with another model or settings than the configured ones."""
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    path: Path  # the build folder that was read
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    vectors: Any  # faiss.Index over chunks, row i = chunks[i]
+    sentences: np.ndarray  # int32 (n, 3): chunk row, start, end (offsets into that chunk's text)
+    sentence_vectors: Any  # faiss.Index over sentences, row j = sentences[j]
+
+
+def _build_hint(index_dir: Path) -> str:
+    return f"Run: clinic-assistant build --index {index_dir}" if str(index_dir) != "index" else "Run: clinic-assistant build"
+
+
+def current_build(index_dir: Path) -> Path | None:
+    link = index_dir / CURRENT
+    if not link.exists():
+        return None
+    return link.resolve()
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def new_staging_folder(index_dir: Path) -> Path:
+    """An empty folder beside the live builds, to write a new index into."""
+    builds = index_dir / BUILDS
+    builds.mkdir(parents=True, exist_ok=True)
+    _ensure_gitignore(index_dir)
+    staging = builds / f"{_TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
+    return staging
+
+
+def write_chunks(folder: Path, chunks: list[Chunk]) -> None:
+    with (folder / CHUNKS).open("w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
+
+
+def write_vectors(folder: Path, vectors: np.ndarray, name: str = VECTORS) -> None:
+    import faiss
+
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss.write_index(index, str(folder / name))
+
+
+def write_sentences(folder: Path, sentences: np.ndarray, vectors: np.ndarray) -> None:
+    np.save(folder / SENTENCES, np.asarray(sentences, dtype=np.int32).reshape(-1, 3))
+    write_vectors(folder, vectors, SENTENCE_VECTORS)
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    manifest = {"schema_version": SCHEMA_VERSION, **manifest}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def publish(index_dir: Path, staging: Path) -> Path:
+    """Make the staged build the one that is served, atomically; return its final folder."""
+    for name in (MANIFEST, CHUNKS, VECTORS, SENTENCES, SENTENCE_VECTORS):
+        if not (staging / name).exists():
+            raise RuntimeError(f"refusing to publish an incomplete build: {name} is missing")
+    _fsync_folder(staging)
+    build_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    final = staging.parent / build_id
+    os.rename(staging, final)
+    temporary_link = index_dir / f"{_TEMPORARY_PREFIX}{CURRENT}-{uuid.uuid4().hex[:6]}"
+    os.symlink(Path(BUILDS) / build_id, temporary_link)
+    os.replace(temporary_link, index_dir / CURRENT)
+    _fsync_folder(index_dir)
+    remove_old_builds(index_dir)
+    return final
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_old_builds(index_dir: Path) -> None:
+    """Keep the served build and its predecessor; remove older builds and killed builds' leftovers.
+
+    A leftover `.tmp-` folder is only removed when it is over an hour old, so a build running in
+    parallel is never pulled from under it.
+    """
+    builds = index_dir / BUILDS
+    if not builds.is_dir():
+        return
+    served = current_build(index_dir)
+    finished = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(_TEMPORARY_PREFIX)),
+                      key=lambda p: p.name)
+    keep = set(finished[-_KEEP_BUILDS:]) | ({served} if served else set())
+    for folder in finished:
+        if folder.resolve() not in {k.resolve() for k in keep}:
+            shutil.rmtree(folder, ignore_errors=True)
+    for folder in builds.iterdir():
+        if folder.name.startswith(_TEMPORARY_PREFIX) and time.time() - folder.stat().st_mtime > 3600:
+            shutil.rmtree(folder, ignore_errors=True)
+    for link in index_dir.glob(f"{_TEMPORARY_PREFIX}{CURRENT}-*"):
+        link.unlink(missing_ok=True)
+
+
+def _ensure_gitignore(index_dir: Path) -> None:
+    ignore = index_dir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Built by `clinic-assistant build`; never committed.\n*\n!.gitignore\n")
+
+
+def _fsync_folder(folder: Path) -> None:
+    for path in [*folder.iterdir(), folder] if folder.is_dir() else [folder]:
+        if path.is_symlink():
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    folder = current_build(index_dir)
+    if folder is None or not (folder / MANIFEST).exists():
+        raise IndexNotReady(f"No index in {index_dir}/. {_build_hint(index_dir)}")
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise IndexNotReady(f"The index in {index_dir}/ is damaged (unreadable manifest). {_build_hint(index_dir)}") from None
+
+
+def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None) -> StoredIndex:
+    """The served index, checked against the configured model. Raises IndexNotReady with the fix."""
+    import faiss
+
+    manifest = read_manifest(index_dir)
+    folder = current_build(index_dir)
+    assert folder is not None
+    hint = _build_hint(index_dir)
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatch(
+            f"The index in {index_dir}/ has format version {manifest.get('schema_version')}, this program reads "
+            f"{SCHEMA_VERSION}. {hint}"
+        )
+    built_with = manifest.get("model", {}).get("name")
+    if built_with != model_name:
+        raise IndexMismatch(
+            f"The index in {index_dir}/ was built with the model {built_with!r}, but the configured model is "
+            f"{model_name!r}. Rebuild it with the configured model: {hint.removeprefix('Run: ')}"
+        )
+    if dimension is not None and manifest["model"].get("dimension") != dimension:
+        raise IndexMismatch(
+            f"The index in {index_dir}/ holds {manifest['model'].get('dimension')}-dimensional vectors but the "
+            f"model makes {dimension}-dimensional ones. {hint}"
+        )
+    try:
+        with (folder / CHUNKS).open(encoding="utf-8") as handle:
+            chunks = [Chunk(**json.loads(line)) for line in handle if line.strip()]
+        vectors = faiss.read_index(str(folder / VECTORS))
+        sentences = np.load(folder / SENTENCES)
+        sentence_vectors = faiss.read_index(str(folder / SENTENCE_VECTORS))
+    except (OSError, ValueError, TypeError, RuntimeError):
+        raise IndexNotReady(f"The index in {index_dir}/ is damaged (unreadable chunks or vectors). {hint}") from None
+    if (
+        vectors.ntotal != len(chunks)
+        or len(chunks) != manifest.get("counts", {}).get("chunks")
+        or sentence_vectors.ntotal != len(sentences)
+        or (len(sentences) and int(sentences[:, 0].max()) >= len(chunks))
+    ):
+        raise IndexNotReady(f"The index in {index_dir}/ is damaged (counts do not match). {hint}")
+    return StoredIndex(path=folder, manifest=manifest, chunks=chunks, vectors=vectors,
+                       sentences=sentences, sentence_vectors=sentence_vectors)

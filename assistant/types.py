@@ -1,0 +1,94 @@
+"""The pipeline's core records: Document -> Chunk -> Hit -> Answer.
+
+Frozen dataclasses with spelled-out fields, so every stage says exactly what it hands on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One cleaned source document."""
+
+    id: str  # path relative to corpus/, e.g. "metastases.pdf"
+    title: str
+    text: str  # cleaned text; chunk offsets point into this
+    url: str | None = None
+    # For PDFs: (start offset in `text`, page number from 1) for each page, in order.
+    page_starts: tuple[tuple[int, int], ...] = ()
+    # (start offset in `text`, heading) for each section heading found while cleaning.
+    section_starts: tuple[tuple[int, str], ...] = ()
+    content_hash: str = ""  # sha256 of the file (and its sources.csv row): what decides a re-index
+
+    def page_at(self, offset: int) -> int | None:
+        page = None
+        for start, number in self.page_starts:
+            if start > offset:
+                break
+            page = number
+        return page
+
+    def section_at(self, offset: int) -> str | None:
+        section = None
+        for start, heading in self.section_starts:
+            if start > offset:
+                break
+            section = heading
+        return section
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: the unit that is embedded, searched and shown."""
+
+    id: str  # "<doc id>#<n>"
+    doc_id: str
+    text: str  # verbatim slice of the cleaned document: document.text[start:end]
+    start: int
+    end: int
+    title: str
+    url: str | None = None
+    page: int | None = None
+    section: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk found for a query, with how it was found."""
+
+    chunk: Chunk
+    score: float  # relevance to the query; higher is better (see retrieve.py for the formula)
+    dense_rank: int | None = None  # 1-based rank in the vector search, None if not found there
+    lexical_rank: int | None = None  # 1-based rank in the keyword search, None if not found there
+    # (start, end) in chunk.text of the sentence nearest in meaning to the query, if any.
+    best_sentence: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A hit as shown to the patient: the quoted text, its citation and the key sentence."""
+
+    number: int  # 1-based citation number
+    text: str
+    highlight: str | None
+    title: str
+    doc_id: str
+    url: str | None
+    page: int | None
+    section: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Everything shown for one question, before it is rendered for a chat, API or terminal."""
+
+    question: str
+    query: str  # what was actually searched (a follow-up is expanded with the conversation)
+    passages: tuple[Passage, ...]
+    abstained: bool  # True when the documents do not answer: no passages are shown
+    urgent: bool  # True when the message describes a possible emergency happening now
+    notices: tuple[str, ...] = field(default=())  # fixed texts shown before the passages
+    disclaimer: str = ""

