@@ -1,0 +1,274 @@
+"""The web service: one FastAPI app with the HTTP API and the Gradio chat page mounted at "/".
+
+    POST /api/ask   {"question": str, "history": [{"role": "user"|"assistant", "content": str}]}
+    GET  /healthz   {"status": "ok", "documents": int, "chunks": int, "model": str}
+
+Every error is JSON {"error": one sentence, "disclaimer": DISCLAIMER}; no traceback, no server
+path. Logs carry counts and timings only: a question is patient data and is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from assistant.answer import Assistant
+from assistant.config import Settings
+from assistant.embed import ModelNotFound
+from assistant.render import answer_to_dict
+from assistant.store import IndexNotReady
+from assistant.texts import DISCLAIMER, EMPTY_QUESTION, SERVICE_ERROR
+from assistant.types import Answer
+
+from .chat import build_chat
+
+log = logging.getLogger(__name__)
+
+# A question is at most a few thousand characters and the history a few dozen messages: 64 KB
+# is generous for the API, and refuses a body before it is read into memory.
+API_MAX_BODY = 64 * 1024
+# The chat page sends the whole conversation with each turn (~5 KB per answer shown), so its
+# routes need more room: 1 MB is some 200 turns. Gradio itself accepted a 10 MB message.
+PAGE_MAX_BODY = 1024 * 1024
+
+_ROLES = ("user", "assistant")
+_EXAMPLE = '{"question": "Where does breast cancer spread?"}'
+_HISTORY_SHAPE = '"history" must be a list of {"role": "user" or "assistant", "content": string} objects.'
+
+
+def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
+    """The whole service. Loads the Assistant unless given one, so a missing index raises
+    IndexNotReady here, before a server starts, rather than on the first question."""
+    serial = SerialAssistant(assistant if assistant is not None else Assistant.load(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        serial.close()
+
+    # No /docs or /openapi.json: the contract is in this module, and Swagger UI loads from a CDN.
+    app = FastAPI(title="clinic-assistant", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, limit_for=_body_limit)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+    @app.post("/api/ask")
+    async def ask(request: Request) -> JSONResponse:
+        try:
+            question, history = parse_ask_request(await request.body())
+        except BadRequest as bad:
+            return error_response(bad.status, str(bad))
+        try:
+            answer = await serial.ask(question, history)
+            return JSONResponse(answer_to_dict(answer))
+        except Exception as error:  # the caller gets one fixed sentence, never an exception
+            log.error("api answer failed: %s", type(error).__name__)
+            return error_response(500, SERVICE_ERROR)
+
+    # Without this, other paths under /api/ would reach the chat's mount and get Gradio's 404.
+    @app.api_route("/api/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+    async def not_an_api_route(path: str) -> JSONResponse:
+        status = 405 if path == "ask" else 404
+        return error_response(status, "This is not an API route: ask with POST /api/ask.")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        health = serial.health()
+        return {"status": "ok", "documents": health["documents"], "chunks": health["chunks"], "model": health["model"]}
+
+    # Routes of the parent app are matched before the mount: this shadows Gradio's upload
+    # route, which accepts files even for a text-only chat and answers with a server path.
+    @app.api_route("/gradio_api/upload", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def no_uploads() -> JSONResponse:
+        return error_response(404, "This service does not accept files.")
+
+    return gr.mount_gradio_app(
+        app,
+        build_chat(serial.ask, max_question_chars=settings.max_question_chars),
+        path="/",
+        show_error=False,  # exception text must not reach patients
+        footer_links=["settings"],  # no link to Gradio's own API page: /api/ask is the API
+        run_history=False,  # would keep past questions in the browser
+        enable_monitoring=False,  # None would serve /monitoring/summary to anyone
+        mcp_server=False,
+        ssr_mode=False,  # no Node server
+        pwa=False,
+    )
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Run the service until interrupted; without a usable index or model, say so in one
+    sentence and exit non-zero instead of starting."""
+    try:
+        app = create_app(settings)
+    except (IndexNotReady, ModelNotFound) as error:
+        raise SystemExit(str(error)) from None  # message to stderr, exit status 1
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
+
+
+class SerialAssistant:
+    """The Assistant, asked one question at a time on its own worker thread.
+
+    ask() is CPU-bound (embedding, FAISS) and not known to be thread-safe. One worker keeps it
+    off the event loop, serves the chat and the API in arrival order, lets waiting requests
+    queue without holding a thread each, and keeps torch from fighting itself over two cores.
+    """
+
+    def __init__(self, assistant: Assistant) -> None:
+        self._assistant = assistant
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assistant-ask")
+
+    async def ask(self, question: str, history: list[dict[str, str]]) -> Answer:
+        started = time.perf_counter()
+        try:
+            answer = await asyncio.wrap_future(self._worker.submit(self._assistant.ask, question, history))
+        except Exception as error:
+            # Where it failed, without the exception's message: that may quote the question.
+            frames = "".join(traceback.format_tb(error.__traceback__))
+            log.error("ask failed: %s after %d ms\n%s", type(error).__name__, _ms_since(started), frames)
+            raise
+        log.info(
+            "answered: %d characters, %d earlier messages -> %d passages, abstained=%s, urgent=%s, %d ms",
+            len(question), len(history), len(answer.passages), answer.abstained, answer.urgent, _ms_since(started),
+        )
+        return answer
+
+    def health(self) -> dict[str, Any]:
+        return self._assistant.health()
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+class BadRequest(Exception):
+    """A request we will not answer; the message is the one sentence the client sees."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_ask_request(body: bytes) -> tuple[str, list[dict[str, str]]]:
+    """The question and history of an /api/ask body, checked strictly: a number is not
+    turned into a string, null is not an empty list, unknown fields are refused."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    # UnicodeDecodeError and JSONDecodeError are ValueErrors; "[[[[..." nested deeply enough
+    # makes the parser raise RecursionError.
+    except (ValueError, RecursionError):
+        raise BadRequest(400, f"The request body must be JSON in UTF-8, like {_EXAMPLE}.") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(422, f"The request body must be a JSON object, like {_EXAMPLE}.")
+    if not set(payload) <= {"question", "history"}:
+        raise BadRequest(422, 'Only "question" and "history" may be sent.')
+    question = payload.get("question")
+    if not isinstance(question, str):
+        raise BadRequest(422, '"question" is required and must be a string.')
+    if not question.strip():
+        raise BadRequest(422, EMPTY_QUESTION)
+    history = payload.get("history", [])
+    if not isinstance(history, list) or not all(_is_message(item) for item in history):
+        raise BadRequest(422, _HISTORY_SHAPE)
+    # JSON may spell lone surrogates ("\ud800"): not text, and they cannot be encoded back.
+    if not all(_is_unicode(text) for text in [question, *(item["content"] for item in history)]):
+        raise BadRequest(422, "The question and history must be valid Unicode text.")
+    return question, history
+
+
+def _is_message(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and set(item) == {"role", "content"}
+        and item["role"] in _ROLES
+        and isinstance(item["content"], str)
+    )
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "disclaimer": DISCLAIMER}, status_code=status)
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # Last resort for a bug outside the guarded paths: Starlette's default is plain text.
+    log.error("unexpected %s on %s", type(error).__name__, request.url.path)
+    return error_response(500, SERVICE_ERROR)
+
+
+def _body_limit(path: str) -> int:
+    return API_MAX_BODY if path.startswith("/api/") else PAGE_MAX_BODY
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body over the path's limit gets 413 JSON and is not read on.
+
+    A declared Content-Length is refused up front; a chunked body is counted as it arrives,
+    and the app behind sees the client as gone once the limit is passed.
+    """
+
+    def __init__(self, app: Callable, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        too_large = error_response(413, f"The request is too large: at most {limit // 1024} KB.")
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await too_large(scope, receive, send)
+            return
+
+        received = 0
+        refused = False
+        response_started = False
+
+        async def receive_within_limit() -> dict:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    if not refused and not response_started:
+                        await too_large(scope, receive, send)
+                    refused = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def send_unless_refused(message: dict) -> None:
+            nonlocal response_started
+            if refused:
+                return
+            response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive_within_limit, send_unless_refused)
+        except Exception:
+            # The app behind may raise on the disconnect we made up; the client has its 413.
+            if not refused:
+                raise

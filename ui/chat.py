@@ -1,0 +1,118 @@
+"""The chat page: a Gradio ChatInterface whose every answer is a rendered, cited Answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import gradio as gr
+
+from assistant.render import escape_text, render_markdown
+from assistant.texts import DISCLAIMER, EMPTY_QUESTION, EXAMPLE_QUESTIONS, SERVICE_ERROR
+from assistant.types import Answer
+
+log = logging.getLogger(__name__)
+
+# ask(question, history) -> Answer, awaited: the app runs the CPU-bound search off the event loop.
+Ask = Callable[[str, list[dict[str, str]]], Awaitable[Answer]]
+
+TITLE = "Questions about cancer that has spread"
+INTRO = (
+    "Ask a question about cancer that has spread (metastases). Every answer is made of passages "
+    "quoted word for word from the clinic's information documents, each with its source. "
+    "Nothing is made up: when the documents do not answer, the assistant says so."
+)
+# Events waiting in Gradio's queue beyond this get a clean "queue is full" instead of piling up.
+QUEUE_MAX_SIZE = 64
+
+
+def build_chat(ask: Ask, *, max_question_chars: int) -> gr.Blocks:
+    """The page: title, intro, the disclaimer (visible before any question), then the chat.
+
+    `max_question_chars` is the longest question the assistant searches; longer ones get its
+    polite refusal.
+    """
+
+    async def respond(message: Any, history: list[dict[str, Any]]) -> str:
+        # Gradio's own endpoints accept any JSON, so a message is not necessarily a string.
+        if not isinstance(message, str) or not message.strip():
+            return _with_disclaimer(EMPTY_QUESTION)
+        try:
+            return render_markdown(await ask(message, _plain_history(history)))
+        except Exception as error:  # the patient sees one fixed sentence, never an exception
+            # The type only: an exception's message may quote the question (patient data).
+            log.error("chat answer failed: %s", type(error).__name__)
+            return _with_disclaimer(SERVICE_ERROR)
+
+    chatbot = gr.Chatbot(
+        label="Answers from the clinic's documents",
+        # The default "share" button was the only accessibility (axe) failure; copy is useful.
+        buttons=["copy"],
+        # Document text is escaped by render_markdown; these keep anything that slips through
+        # inert: sanitised HTML, no custom tags, no LaTeX ("$50 ... $80" is not maths).
+        sanitize_html=True,
+        allow_tags=False,
+        latex_delimiters=[],
+        allow_file_downloads=False,
+        feedback_options=None,
+        height=520,
+    )
+    textbox = gr.Textbox(
+        label="Your question",
+        placeholder="Type your question here",
+        lines=1,
+        max_lines=6,
+        autofocus=True,
+        submit_btn="Ask",
+        # Room past the limit, so a long message still reaches the assistant's polite refusal,
+        # but a pasted 100 KB, which froze a browser tab for ~27 s, is cut short in the browser.
+        max_length=2 * max_question_chars,
+    )
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
+        gr.Markdown(f"# {TITLE}\n\n{INTRO}")
+        gr.Markdown(f"**{DISCLAIMER}**", elem_id="disclaimer")
+        gr.ChatInterface(
+            respond,
+            chatbot=chatbot,
+            textbox=textbox,
+            examples=list(EXAMPLE_QUESTIONS),
+            cache_examples=False,  # caching would run questions at start-up and store answers
+            flagging_mode="never",  # "manual" writes whole conversations to a CSV file
+            save_history=False,  # nothing about the conversation is kept in the browser
+            analytics_enabled=False,
+            # /api/ask is the supported API, with its own validation; Gradio's copy is not
+            # offered to API clients (it passes numbers and null through unchecked).
+            api_visibility="private",
+        )
+    page.queue(max_size=QUEUE_MAX_SIZE)
+    return page
+
+
+def _plain_history(history: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The conversation as the assistant takes it: [{"role", "content": str}], text only.
+
+    Gradio hands messages back normalised, their content a list of parts such as
+    {"type": "text", "text": ...}; a message it has not normalised yet holds a plain string.
+    """
+    plain = []
+    for message in history:
+        role = message.get("role")
+        if role not in ("user", "assistant"):
+            continue
+        content = message.get("content")
+        parts = [content] if isinstance(content, (str, dict)) else content or []
+        texts = [
+            part if isinstance(part, str) else part.get("text")
+            for part in parts
+            if isinstance(part, str) or (isinstance(part, dict) and part.get("type") == "text")
+        ]
+        text = "\n".join(t for t in texts if isinstance(t, str))
+        if text:
+            plain.append({"role": role, "content": text})
+    return plain
+
+
+def _with_disclaimer(text: str) -> str:
+    """A fixed text as a chat message, laid out as render_markdown lays out an Answer."""
+    return f"{escape_text(text)}\n\n{escape_text(DISCLAIMER)}"
