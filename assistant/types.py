@@ -23,20 +23,20 @@ class Document:
     content_hash: str = ""  # sha256 of the file (and its sources.csv row): what decides a re-index
 
     def page_at(self, offset: int) -> int | None:
-        page = None
-        for start, number in self.page_starts:
-            if start > offset:
-                break
-            page = number
-        return page
+        return _last_started(self.page_starts, offset)
 
     def section_at(self, offset: int) -> str | None:
-        section = None
-        for start, heading in self.section_starts:
-            if start > offset:
-                break
-            section = heading
-        return section
+        return _last_started(self.section_starts, offset)
+
+
+def _last_started(starts, offset: int):
+    """The value of the last (start, value) pair that starts at or before `offset`."""
+    found = None
+    for start, value in starts:
+        if start > offset:
+            break
+        found = value
+    return found
 
 
 @dataclass(frozen=True)
