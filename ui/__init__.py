@@ -1,4 +1,5 @@
-"""The web front end: the Gradio chat page and the HTTP API, served by one FastAPI app.
+"""The web front end: the Gradio chat pages, the widget for other sites and the HTTP API,
+served by one FastAPI app.
 
 This is the only package that imports gradio or fastapi.
 """

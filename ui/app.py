@@ -1,15 +1,19 @@
-"""The web service: one FastAPI app with the HTTP API and the Gradio chat page mounted at "/".
+"""The web service: one FastAPI app with the HTTP API, the widget and the Gradio chat pages.
 
     POST /api/ask   {"question": str, "history": [{"role": "user"|"assistant", "content": str}]}
     GET  /healthz   {"status": "ok", "documents": int, "chunks": int, "model": str}
+    GET  /widget/   the compact chat a clinic's site frames; /widget.js etc. in ui/widget.py
+    GET  /          the chat page
 
 Every error is JSON {"error": one sentence, "disclaimer": DISCLAIMER}; no traceback, no server
 path. Logs carry counts and timings only: a question is patient data and is never logged.
+Which hosts and sites may use the service, and the security headers: ui/security.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -23,16 +27,21 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.middleware.gzip import GZipMiddleware
 
 from assistant.answer import Assistant
 from assistant.config import Settings
 from assistant.embed import ModelNotFound
 from assistant.render import answer_to_dict
 from assistant.store import IndexNotReady
-from assistant.texts import DISCLAIMER, EMPTY_QUESTION, SERVICE_ERROR
+from assistant.texts import EMPTY_QUESTION, SERVICE_ERROR
 from assistant.types import Answer
 
-from .chat import build_chat
+from . import security
+from .chat import CHAT_CSS, build_chat
+from .errors import error_response
+from .ratelimit import TOO_MANY_QUESTIONS, RateLimiter
+from .widget import WIDGET_CSS, WIDGET_PATH, add_widget
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +57,12 @@ _EXAMPLE = '{"question": "Where does breast cancer spread?"}'
 _HISTORY_SHAPE = '"history" must be a list of {"role": "user" or "assistant", "content": string} objects.'
 
 
-def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
+def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_host: str | None = None) -> FastAPI:
     """The whole service. Loads the Assistant unless given one, so a missing index raises
-    IndexNotReady here, before a server starts, rather than on the first question."""
+    IndexNotReady here, before a server starts, rather than on the first question.
+    `bound_host`: the address the server listens on, trusted as a Host name."""
     serial = SerialAssistant(assistant if assistant is not None else Assistant.load(settings))
+    limiter = RateLimiter(settings.rate_limit_per_minute)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -61,10 +72,20 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     # No /docs or /openapi.json: the contract is in this module, and Swagger UI loads from a CDN.
     app = FastAPI(title="clinic-assistant", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, limit_for=_body_limit)
+    add_widget(app)
+    security.install(app, settings, bound_host)  # after the above: its guards see requests first
+    # Outermost, so pages are compressed after their nonce is in: Gradio compresses its scripts
+    # (Brotli) but not its pages, and the widget's page is 52 KB of config (about 9 KB gzipped).
+    # Starlette leaves event streams and responses Gradio already compressed alone.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_exception_handler(Exception, _unexpected_error)
 
     @app.post("/api/ask")
     async def ask(request: Request) -> JSONResponse:
+        # Counted before the body is read: a flood of malformed requests is limited too.
+        wait = limiter.take(request.client.host if request.client else "")
+        if wait:
+            return error_response(429, TOO_MANY_QUESTIONS.format(seconds=wait), headers={"Retry-After": str(wait)})
         try:
             question, history = parse_ask_request(await request.body())
         except BadRequest as bad:
@@ -87,23 +108,35 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         health = serial.health()
         return {"status": "ok", "documents": health["documents"], "chunks": health["chunks"], "model": health["model"]}
 
-    # Routes of the parent app are matched before the mount: this shadows Gradio's upload
-    # route, which accepts files even for a text-only chat and answers with a server path.
-    @app.api_route("/gradio_api/upload", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    # Routes of the parent app are matched before the mounts: these shadow Gradio's upload
+    # routes (one per chat page), which accept files even for a text-only chat and answer with
+    # a server path.
     async def no_uploads() -> JSONResponse:
         return error_response(404, "This service does not accept files.")
 
+    for mount in ("", WIDGET_PATH):
+        app.add_api_route(f"{mount}/gradio_api/upload", no_uploads, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+
+    chat = functools.partial(build_chat, serial.ask, max_question_chars=settings.max_question_chars, limiter=limiter)
+    # The widget first: the chat at "/" answers every path not taken before it. The widget has
+    # no footer: in a phone-sized frame every line counts, and the page's settings are the site's.
+    _mount_chat(app, chat(compact=True), WIDGET_PATH, footer_links=[], css=WIDGET_CSS)
+    # No link to Gradio's own API page in the footer: /api/ask is the API.
+    return _mount_chat(app, chat(), "/", footer_links=["settings"], css=CHAT_CSS)
+
+
+def _mount_chat(app: FastAPI, chat: gr.Blocks, path: str, **options: Any) -> FastAPI:
     return gr.mount_gradio_app(
         app,
-        build_chat(serial.ask, max_question_chars=settings.max_question_chars),
-        path="/",
+        chat,
+        path=path,
         show_error=False,  # exception text must not reach patients
-        footer_links=["settings"],  # no link to Gradio's own API page: /api/ask is the API
         run_history=False,  # would keep past questions in the browser
         enable_monitoring=False,  # None would serve /monitoring/summary to anyone
         mcp_server=False,
         ssr_mode=False,  # no Node server
         pwa=False,
+        **options,
     )
 
 
@@ -111,7 +144,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     """Run the service until interrupted; without a usable index or model, say so in one
     sentence and exit non-zero instead of starting."""
     try:
-        app = create_app(settings)
+        app = create_app(settings, bound_host=host)
     except (IndexNotReady, ModelNotFound) as error:
         raise SystemExit(str(error)) from None  # message to stderr, exit status 1
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
@@ -201,10 +234,6 @@ def _is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "disclaimer": DISCLAIMER}, status_code=status)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

@@ -1,4 +1,7 @@
-"""The chat page: a Gradio ChatInterface whose every answer is a rendered, cited Answer."""
+"""The chat pages: a Gradio ChatInterface whose every answer is a rendered, cited Answer.
+
+Two layouts of the same chat: the full page at "/" and the compact one a clinic's site frames.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import gradio as gr
 from assistant.render import escape_text, render_markdown
 from assistant.texts import DISCLAIMER, EMPTY_QUESTION, EXAMPLE_QUESTIONS, SERVICE_ERROR
 from assistant.types import Answer
+
+from .ratelimit import TOO_MANY_QUESTIONS, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +30,30 @@ INTRO = (
 )
 # Events waiting in Gradio's queue beyond this get a clean "queue is full" instead of piling up.
 QUEUE_MAX_SIZE = 64
+# Element ids: the widget's frame script finds the question box, the widget's CSS the answers.
+QUESTION_ID = "question"
+ANSWERS_ID = "answers"
+# For the page's mount. Gradio's footer text is #bbbbc2 on white, 1.9:1, below WCAG AA's 4.5:1.
+CHAT_CSS = ".gradio-container footer button.settings { color: var(--body-text-color); }"
 
 
-def build_chat(ask: Ask, *, max_question_chars: int) -> gr.Blocks:
+def build_chat(
+    ask: Ask, *, max_question_chars: int, limiter: RateLimiter, compact: bool = False
+) -> gr.Blocks:
     """The page: title, intro, the disclaimer (visible before any question), then the chat.
 
     `max_question_chars` is the longest question the assistant searches; longer ones get its
-    polite refusal.
+    polite refusal. `limiter` counts questions per client address. `compact`: the framed widget,
+    without title and intro (the launcher's panel shows the title), the chat filling the frame.
     """
 
-    async def respond(message: Any, history: list[dict[str, Any]]) -> str:
+    async def respond(message: Any, history: list[dict[str, Any]], request: gr.Request) -> str:
         # Gradio's own endpoints accept any JSON, so a message is not necessarily a string.
         if not isinstance(message, str) or not message.strip():
             return _with_disclaimer(EMPTY_QUESTION)
+        wait = limiter.take(request.client.host if request.client else "")
+        if wait:
+            return _with_disclaimer(TOO_MANY_QUESTIONS.format(seconds=wait))
         try:
             return render_markdown(await ask(message, _plain_history(history)))
         except Exception as error:  # the patient sees one fixed sentence, never an exception
@@ -47,6 +63,7 @@ def build_chat(ask: Ask, *, max_question_chars: int) -> gr.Blocks:
 
     chatbot = gr.Chatbot(
         label="Answers from the clinic's documents",
+        elem_id=ANSWERS_ID,
         # The default "share" button was the only accessibility (axe) failure; copy is useful.
         buttons=["copy"],
         # Document text is escaped by render_markdown; these keep anything that slips through
@@ -56,28 +73,32 @@ def build_chat(ask: Ask, *, max_question_chars: int) -> gr.Blocks:
         latex_delimiters=[],
         allow_file_downloads=False,
         feedback_options=None,
-        height=520,
+        # Compact: the answers take whatever height the frame leaves.
+        height=None if compact else 520,
+        scale=1 if compact else None,
     )
     textbox = gr.Textbox(
         label="Your question",
         placeholder="Type your question here",
         lines=1,
         max_lines=6,
-        autofocus=True,
+        # Compact: the launcher moves the focus when someone opens the chat; a framed page that
+        # takes it by itself would pull it away from the clinic's page (data-open="true").
+        autofocus=not compact,
         submit_btn="Ask",
+        elem_id=QUESTION_ID,
         # Room past the limit, so a long message still reaches the assistant's polite refusal,
         # but a pasted 100 KB, which froze a browser tab for ~27 s, is cut short in the browser.
         max_length=2 * max_question_chars,
     )
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
-        gr.Markdown(f"# {TITLE}\n\n{INTRO}")
+    with gr.Blocks(title=TITLE, analytics_enabled=False, fill_height=compact) as page:
+        if not compact:
+            gr.Markdown(f"# {TITLE}\n\n{INTRO}")
         gr.Markdown(f"**{DISCLAIMER}**", elem_id="disclaimer")
         gr.ChatInterface(
             respond,
             chatbot=chatbot,
             textbox=textbox,
-            examples=list(EXAMPLE_QUESTIONS),
-            cache_examples=False,  # caching would run questions at start-up and store answers
             flagging_mode="never",  # "manual" writes whole conversations to a CSV file
             save_history=False,  # nothing about the conversation is kept in the browser
             analytics_enabled=False,
@@ -85,6 +106,17 @@ def build_chat(ask: Ask, *, max_question_chars: int) -> gr.Blocks:
             # offered to API clients (it passes numbers and null through unchecked).
             api_visibility="private",
         )
+        # Not ChatInterface's own examples: Gradio lists those as buttons in a role="list",
+        # which axe-core reports as a WCAG failure. These put the question in the box, for the
+        # patient to change or send, and step aside after the first question to leave the room
+        # to the answers (on a phone, they would take a quarter of the screen).
+        examples = gr.Examples(
+            [[question] for question in EXAMPLE_QUESTIONS],
+            inputs=[textbox],
+            label="Example questions",
+            cache_examples=False,  # caching would run questions at start-up and store answers
+        )
+        textbox.submit(lambda: gr.Dataset(visible=False), outputs=examples.dataset, queue=False, api_visibility="private")
     page.queue(max_size=QUEUE_MAX_SIZE)
     return page
 
