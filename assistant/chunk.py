@@ -63,7 +63,19 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
             spans.append((cursor, line_start + boundary.start()))
             cursor = line_start + boundary.end()
         spans.append((cursor, start + line.end()))
-    return [(s, e) for s, e in spans if text[s:e].strip()]
+    spans = [(s, e) for s, e in spans if text[s:e].strip()]
+    # "6. Surgery may ..." splits after "6." like after a sentence; a list number belongs to the
+    # sentence it numbers.
+    merged: list[tuple[int, int]] = []
+    for span in spans:
+        if merged and _LIST_NUMBER.fullmatch(text[merged[-1][0] : merged[-1][1]]):
+            merged[-1] = (merged[-1][0], span[1])
+        else:
+            merged.append(span)
+    return merged
+
+
+_LIST_NUMBER = re.compile(r"\(?\d{1,3}[.)]")
 
 
 def _split_overlong(text: str, start: int, end: int, count_tokens: TokenCounter, max_tokens: int):

@@ -16,9 +16,14 @@ from .types import Answer, Passage
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
 
+# "6. Surgery" at the start of a line would become an ordered list item numbered by markdown.
+_LIST_NUMBER_AT_START = re.compile(r"^(\s*\d+)([.)])", re.M)
+
+
 def escape_text(text: str) -> str:
     """Plain text -> markdown that renders as exactly that text."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return _LIST_NUMBER_AT_START.sub(r"\1\\\2", escaped)
 
 
 def _safe_url(url: str | None) -> str | None:

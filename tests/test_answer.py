@@ -77,3 +77,13 @@ def test_the_highlight_is_a_sentence_of_the_passage(seed_assistant):
     answer = seed_assistant.ask("What medicines help with bone metastases?")
     for passage in answer.passages:
         assert passage.highlight and passage.highlight in passage.text
+
+
+def test_numbered_list_items_stay_whole_and_render_as_text():
+    from assistant.chunk import sentence_spans
+    from assistant.render import escape_text
+
+    text = "Options:\n5. Radiotherapy shrinks deposits. It eases pain.\n6. Surgery removes single deposits."
+    sentences = [text[s:e] for s, e in sentence_spans(text)]
+    assert "6. Surgery removes single deposits." in sentences  # not "6." on its own
+    assert escape_text("6. Surgery") == "6\\. Surgery"  # not an ordered list in markdown
