@@ -1,4 +1,6 @@
-"""question (+ history) -> Answer: search, choose the passages, find their key sentences.
+"""question (+ history) -> Answer: rebuild a follow-up, search, choose what to show, or decline.
+
+    message + history --followup--> query --retrieve--> hits --selection--> passages | "I don't know"
 
 Entry points: `Assistant.load(settings)` once, then `assistant.ask(question, history)` per message.
 """
@@ -11,7 +13,9 @@ from collections.abc import Sequence
 
 from . import texts
 from .config import Settings
+from .followup import standalone_query
 from .retrieve import Retriever
+from .selection import choose_passages
 from .store import IndexNotReady, load_index
 from .types import Answer, Hit, Passage
 
@@ -19,12 +23,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Assistant", "IndexNotReady"]
 
-# Below this cosine the best passage does not answer the question: say so instead of showing
-# unrelated text. On the seed corpus off-topic questions top out near 0.31 and in-scope ones
-# start near 0.6 (see shared/eval/dev/BASELINES.md); 0.35 sits just above the off-topic range.
-MIN_ANSWER_SCORE = 0.35
-
-# How many hits to look at for the top_k passages shown.
+# How many hits to look at for the top_k passages shown: enough that after setting aside
+# repeats there are still top_k distinct passages to show.
 SEARCH_DEPTH = 20
 
 
@@ -57,17 +57,23 @@ class Assistant:
         }
 
     def ask(self, question: str, history: Sequence[dict] | None = None) -> Answer:
+        """The answer to one message; `history` is the conversation before it ({"role", "content"})."""
+        return self.respond(question, history)[0]
+
+    def respond(self, question: str, history: Sequence[dict] | None = None, *,
+                depth: int = SEARCH_DEPTH) -> tuple[Answer, list[Hit]]:
+        """The answer, and the `depth` best hits it was chosen from (for `clinic-assistant eval`)."""
         started = time.perf_counter()
         question = question.strip()
         if not question:
-            return self._refusal(question, texts.EMPTY_QUESTION)
+            return self._refusal(question, texts.EMPTY_QUESTION), []
         if len(question) > self.settings.max_question_chars:
             return self._refusal(question[: self.settings.max_question_chars],
-                                 texts.TOO_LONG.format(limit=self.settings.max_question_chars))
-        query = question
-        hits = self.retriever.search(query, SEARCH_DEPTH)
-        chosen = [hit for hit in hits if hit.score >= MIN_ANSWER_SCORE][: self.settings.top_k]
-        passages = tuple(self._passage(number, hit) for number, hit in enumerate(chosen, start=1))
+                                 texts.TOO_LONG.format(limit=self.settings.max_question_chars)), []
+        query = standalone_query(question, history)
+        hits = self.retriever.search(query, depth)
+        shown = choose_passages(hits, self.retriever, self.settings.top_k)
+        passages = tuple(self._passage(number, hit) for number, hit in enumerate(shown, start=1))
         answer = Answer(
             question=question,
             query=query,
@@ -78,10 +84,10 @@ class Assistant:
             disclaimer=texts.DISCLAIMER,
         )
         # Never the question text: only what happened (no patient data in logs).
-        log.info("answered: passages=%d abstained=%s top_score=%.3f ms=%.1f",
-                 len(passages), answer.abstained, hits[0].score if hits else 0.0,
+        log.info("answered: passages=%d abstained=%s follow_up=%s top_score=%.3f ms=%.1f",
+                 len(passages), answer.abstained, query != question, hits[0].score if hits else 0.0,
                  (time.perf_counter() - started) * 1000)
-        return answer
+        return answer, hits
 
     def _refusal(self, question: str, notice: str) -> Answer:
         return Answer(question=question, query="", passages=(), abstained=True, urgent=False,
@@ -100,3 +106,4 @@ class Assistant:
             section=chunk.section,
             score=round(hit.score, 4),
         )
+

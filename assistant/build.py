@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from . import store
 from .chunk import REPEATED_SHARE, chunk_document, sentence_spans, tokenizer_counter
 from .config import Settings
 from .load import Skipped, load_corpus
-from .types import Chunk
+from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,24 @@ def highlight_sentences(chunks: list[Chunk]) -> list[tuple[int, int, int]]:
 
 def build_index(settings: Settings, *, embedder=None) -> BuildReport:
     """Build the index of `settings.corpus_dir` into `settings.index_dir` and publish it."""
+    loaded = load_corpus(settings.corpus_dir)
+    return build_documents(loaded.documents, settings, skipped=loaded.skipped, embedder=embedder)
+
+
+def build_documents(documents: list[Document], settings: Settings, *, skipped: Sequence[Skipped] = (),
+                    embedder=None) -> BuildReport:
+    """Chunk, embed and store `documents` into `settings.index_dir`, and publish the index.
+
+    `clinic-assistant eval` calls this directly with a dataset's documents, so what it measures
+    is this very pipeline from the chunker on.
+    """
     started = time.perf_counter()
     report = BuildReport()
-    loaded = load_corpus(settings.corpus_dir)
-    report.skipped = list(loaded.skipped)
+    report.skipped = list(skipped)
 
     count_tokens = tokenizer_counter(str(settings.resolved_model_path))
     chunks: list[Chunk] = []
-    for doc in loaded.documents:
+    for doc in documents:
         chunks.extend(chunk_document(doc, count_tokens, max_tokens=settings.chunk_max_tokens))
 
     if embedder is None:
@@ -94,11 +105,15 @@ def build_index(settings: Settings, *, embedder=None) -> BuildReport:
     sentence_vectors = embedder.encode(
         [chunks[row].text[start:end] for row, start, end in sentences], threads=settings.build_threads
     )
+    titles = list(dict.fromkeys(chunk.title for chunk in chunks if chunk.title.strip()))
+    title_vectors = embedder.encode(titles, threads=settings.build_threads)
+    title_row = {title: row for row, title in enumerate(titles)}
+    chunk_titles = np.array([title_row.get(chunk.title, -1) for chunk in chunks], dtype=np.int32)
 
-    per_doc = {doc.id: 0 for doc in loaded.documents}
+    per_doc = {doc.id: 0 for doc in documents}
     for chunk in chunks:
         per_doc[chunk.doc_id] += 1
-    report.documents = [IndexedDocument(d.id, d.title, per_doc[d.id]) for d in loaded.documents]
+    report.documents = [IndexedDocument(d.id, d.title, per_doc[d.id]) for d in documents]
     report.chunks = len(chunks)
 
     manifest = {
@@ -106,11 +121,12 @@ def build_index(settings: Settings, *, embedder=None) -> BuildReport:
         "chunking": {"max_tokens": settings.chunk_max_tokens, "repeated_share": REPEATED_SHARE},
         "documents": {
             d.id: {"title": d.title, "url": d.url, "content_hash": d.content_hash, "chunks": per_doc[d.id]}
-            for d in loaded.documents
+            for d in documents
         },
-        "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],
-        "counts": {"documents": len(loaded.documents), "chunks": len(chunks), "sentences": len(sentences),
-                   "skipped": len(loaded.skipped)},
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences),
+                   "titles": len(titles),
+                   "skipped": len(skipped)},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     staging = store.new_staging_folder(settings.index_dir)
@@ -118,6 +134,8 @@ def build_index(settings: Settings, *, embedder=None) -> BuildReport:
         store.write_chunks(staging, chunks)
         store.write_vectors(staging, vectors)
         store.write_sentences(staging, np.asarray(sentences, dtype=np.int32), sentence_vectors)
+        store.write_lexical(staging, chunks)
+        store.write_titles(staging, title_vectors, chunk_titles)
         report.seconds = time.perf_counter() - started
         manifest["build_seconds"] = round(report.seconds, 2)
         store.write_manifest(staging, manifest)
@@ -126,7 +144,7 @@ def build_index(settings: Settings, *, embedder=None) -> BuildReport:
         store.discard(staging)
         raise
     log.info("built index: %d documents, %d chunks, %d skipped, %.1f s",
-             len(loaded.documents), len(chunks), len(loaded.skipped), report.seconds)
+             len(documents), len(chunks), len(skipped), report.seconds)
     return report
 
 

@@ -36,11 +36,12 @@ def _fail_cleanly(function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         from .embed import ModelNotFound
+        from .evaluate import DatasetError
         from .store import IndexNotReady
 
         try:
             return function(*args, **kwargs)
-        except (IndexNotReady, ModelNotFound, FileNotFoundError, SettingsError) as error:
+        except (IndexNotReady, ModelNotFound, FileNotFoundError, SettingsError, DatasetError) as error:
             raise click.ClickException(str(error)) from None
 
     return wrapper
@@ -56,6 +57,7 @@ def main(verbose: bool) -> None:
       clinic-assistant build
       clinic-assistant ask "Where does breast cancer usually spread?"
       clinic-assistant serve
+      clinic-assistant eval ../shared/eval/dev/medquad_cancergov
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -125,6 +127,37 @@ def serve(host: str, port: int, index: Path | None) -> None:
     from ui.app import serve as serve_app
 
     serve_app(_settings(index=index), host=host, port=port)
+
+
+@main.command("eval")
+@click.argument("dataset_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the figures to this JSON file (keys as printed, e.g. \"nDCG@10\").")
+@click.option("--out-of-scope", type=click.Path(path_type=Path, dir_okay=False),
+              help="JSONL of off-topic questions ({\"text\"}): also report how often it declines them, "
+                   "and how often it wrongly declines the dataset's own questions.")
+@_fail_cleanly
+def eval_(dataset_dir: Path, out: Path | None, out_of_scope: Path | None) -> None:
+    """Measure search on a judged dataset: Recall@1/5/10, MRR@10, nDCG@10, latency.
+
+    DATASET_DIR holds docs.jsonl, queries.jsonl, qrels.tsv (and optionally meta.json). Its
+    documents are indexed with the same pipeline as `build`, in a temporary folder that is
+    removed afterwards; the served index is not touched.
+
+    \b
+    Example:
+      clinic-assistant eval ../shared/eval/dev/medquad_cancergov --out figures.json
+      clinic-assistant eval DATASET --out-of-scope ../shared/eval/dev/out_of_scope.jsonl
+    """
+    from .evaluate import evaluate, format_figures
+
+    if not dataset_dir.is_dir():
+        raise click.ClickException(f"No dataset folder at {dataset_dir}/.")
+    figures = evaluate(dataset_dir, _settings(), out_of_scope=out_of_scope,
+                       progress=lambda message: click.echo(message, err=True))
+    click.echo(format_figures(dataset_dir.name, figures))
+    if out is not None:
+        out.write_text(json.dumps({"dataset": dataset_dir.name, **figures}, indent=2) + "\n", encoding="utf-8")
 
 
 @main.command()

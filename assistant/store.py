@@ -9,6 +9,9 @@
         vectors.faiss       FAISS inner-product index of the normalised chunk vectors
         sentences.npy       (chunk row, start, end) of every sentence, offsets into the chunk text
         sentences.faiss     FAISS inner-product index of the normalised sentence vectors
+        lexical.sqlite      SQLite FTS5 (Porter-stemmed BM25) table of the passages, row i = chunk i
+        titles.npz          the normalised vector of each distinct document title, and per chunk the
+                            row of its title's vector (-1: the document has no title)
 
 A build writes into `builds/.tmp-<id>/`, renames it to `builds/<id>/` and then replaces the
 `current` link with one `os.replace`: a reader sees the old index or the new one, never half of
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -29,14 +33,19 @@ from typing import Any
 
 import numpy as np
 
+from .lexical import LexicalIndex, write_lexical_index
 from .types import Chunk
 
-SCHEMA_VERSION = 1
+# 2: the lexical index and the title vectors joined the folder; a version-1 index is rebuilt
+# (build --if-stale sees the old version and rebuilds).
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"
 SENTENCE_VECTORS = "sentences.faiss"
+LEXICAL = "lexical.sqlite"
+TITLES = "titles.npz"
 CURRENT = "current"
 BUILDS = "builds"
 _TEMPORARY_PREFIX = ".tmp-"
@@ -59,6 +68,9 @@ class StoredIndex:
     vectors: Any  # faiss.Index over chunks, row i = chunks[i]
     sentences: np.ndarray  # int32 (n, 3): chunk row, start, end (offsets into that chunk's text)
     sentence_vectors: Any  # faiss.Index over sentences, row j = sentences[j]
+    lexical: LexicalIndex  # BM25 over the passages, row i = chunks[i]
+    title_vectors: np.ndarray  # float32 (titles, dimension): one row per distinct document title
+    chunk_titles: np.ndarray  # int32 (chunks,): row of chunks[i]'s title in title_vectors, -1 for none
 
 
 def _build_hint(index_dir: Path) -> str:
@@ -105,6 +117,15 @@ def write_sentences(folder: Path, sentences: np.ndarray, vectors: np.ndarray) ->
     write_vectors(folder, vectors, SENTENCE_VECTORS)
 
 
+def write_titles(folder: Path, vectors: np.ndarray, chunk_titles: np.ndarray) -> None:
+    np.savez(folder / TITLES, vectors=np.asarray(vectors, dtype=np.float32),
+             chunk_titles=np.asarray(chunk_titles, dtype=np.int32))
+
+
+def write_lexical(folder: Path, chunks: list[Chunk]) -> None:
+    write_lexical_index(folder / LEXICAL, chunks)
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     manifest = {"schema_version": SCHEMA_VERSION, **manifest}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -112,7 +133,7 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 
 def publish(index_dir: Path, staging: Path) -> Path:
     """Make the staged build the one that is served, atomically; return its final folder."""
-    for name in (MANIFEST, CHUNKS, VECTORS, SENTENCES, SENTENCE_VECTORS):
+    for name in (MANIFEST, CHUNKS, VECTORS, SENTENCES, SENTENCE_VECTORS, LEXICAL, TITLES):
         if not (staging / name).exists():
             raise RuntimeError(f"refusing to publish an incomplete build: {name} is missing")
     _fsync_folder(staging)
@@ -214,14 +235,21 @@ def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None
         vectors = faiss.read_index(str(folder / VECTORS))
         sentences = np.load(folder / SENTENCES)
         sentence_vectors = faiss.read_index(str(folder / SENTENCE_VECTORS))
-    except (OSError, ValueError, TypeError, RuntimeError):
+        lexical = LexicalIndex(folder / LEXICAL)
+        with np.load(folder / TITLES) as titles:
+            title_vectors, chunk_titles = titles["vectors"], titles["chunk_titles"]
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError, sqlite3.Error):
         raise IndexNotReady(f"The index in {index_dir}/ is damaged (unreadable chunks or vectors). {hint}") from None
     if (
         vectors.ntotal != len(chunks)
         or len(chunks) != manifest.get("counts", {}).get("chunks")
         or sentence_vectors.ntotal != len(sentences)
+        or lexical.size != len(chunks)
+        or len(chunk_titles) != len(chunks)
+        or (len(chunk_titles) and int(chunk_titles.max()) >= len(title_vectors))
         or (len(sentences) and int(sentences[:, 0].max()) >= len(chunks))
     ):
         raise IndexNotReady(f"The index in {index_dir}/ is damaged (counts do not match). {hint}")
     return StoredIndex(path=folder, manifest=manifest, chunks=chunks, vectors=vectors,
-                       sentences=sentences, sentence_vectors=sentence_vectors)
+                       sentences=sentences, sentence_vectors=sentence_vectors, lexical=lexical,
+                       title_vectors=title_vectors, chunk_titles=chunk_titles)
