@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from . import texts
 from .config import Settings
 from .followup import standalone_query
+from .safety import assess_message, escalation_notices, load_rules
 from .retrieve import Retriever
 from .selection import choose_passages
 from .store import IndexNotReady, load_index
@@ -42,6 +43,7 @@ class Assistant:
 
         # Read the manifest first: a missing index is reported before the slow model load.
         load_index(settings.index_dir, model_name=settings.model_name)
+        load_rules()  # a broken rule file stops start-up, instead of failing a patient's message
         if embedder is None:
             embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
         index = load_index(settings.index_dir, model_name=settings.model_name, dimension=embedder.dimension)
@@ -67,9 +69,14 @@ class Assistant:
         question = question.strip()
         if not question:
             return self._refusal(question, texts.EMPTY_QUESTION), []
+        # Before any search, on the patient's own words (even when too long to search); the
+        # slice bounds the work on a huge message.
+        safety = assess_message(question[: 4 * self.settings.max_question_chars])
+        cards = escalation_notices(safety, self.settings)
         if len(question) > self.settings.max_question_chars:
-            return self._refusal(question[: self.settings.max_question_chars],
-                                 texts.TOO_LONG.format(limit=self.settings.max_question_chars)), []
+            refusal = texts.TOO_LONG.format(limit=self.settings.max_question_chars)
+            return self._refusal(question[: self.settings.max_question_chars], refusal,
+                                 urgent=safety.urgent, cards=cards), []
         query = standalone_query(question, history)
         hits = self.retriever.search(query, depth)
         shown = choose_passages(hits, self.retriever, self.settings.top_k)
@@ -79,19 +86,21 @@ class Assistant:
             query=query,
             passages=passages,
             abstained=not passages,
-            urgent=False,
-            notices=(texts.NO_ANSWER,) if not passages else (),
+            urgent=safety.urgent,
+            notices=cards + ((texts.NO_ANSWER,) if not passages else ()),
             disclaimer=texts.DISCLAIMER,
         )
         # Never the question text: only what happened (no patient data in logs).
-        log.info("answered: passages=%d abstained=%s follow_up=%s top_score=%.3f ms=%.1f",
+        log.info("answered: passages=%d abstained=%s follow_up=%s top_score=%.3f urgent=%s situation=%s "
+                 "rules=%s decision=%s ms=%.1f",
                  len(passages), answer.abstained, query != question, hits[0].score if hits else 0.0,
+                 safety.urgent, safety.category, ",".join(safety.rules), safety.personal_decision,
                  (time.perf_counter() - started) * 1000)
         return answer, hits
 
-    def _refusal(self, question: str, notice: str) -> Answer:
-        return Answer(question=question, query="", passages=(), abstained=True, urgent=False,
-                      notices=(notice,), disclaimer=texts.DISCLAIMER)
+    def _refusal(self, question: str, notice: str, *, urgent: bool = False, cards: tuple[str, ...] = ()) -> Answer:
+        return Answer(question=question, query="", passages=(), abstained=True, urgent=urgent,
+                      notices=cards + (notice,), disclaimer=texts.DISCLAIMER)
 
     def _passage(self, number: int, hit: Hit) -> Passage:
         chunk = hit.chunk

@@ -115,6 +115,11 @@ class Settings:
     # off, for load tests. Someone typing and reading answers asks a few a minute; 20 leaves room
     # for several people behind one address (a clinic's Wi-Fi) and stops a script at one per 3 s.
     rate_limit_per_minute: int = 20
+    # Shown on the urgent card (assistant/safety.py). Without EMERGENCY_NUMBER the card says
+    # "call your local emergency number", which is right in every country.
+    urgent_phone: str | None = None  # the clinic's urgent line
+    emergency_number: str | None = None  # e.g. "999", "112"
+    crisis_line: str | None = None  # for thoughts of suicide or self-harm, e.g. "Samaritans on 116 123"
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -152,4 +157,7 @@ class Settings:
             allowed_origins=_env_list("ALLOWED_ORIGINS"),
             allowed_hosts=_env_list("ALLOWED_HOSTS"),
             rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 20, 0),
+            urgent_phone=env.get("URGENT_PHONE") or None,
+            emergency_number=env.get("EMERGENCY_NUMBER") or None,
+            crisis_line=env.get("CRISIS_LINE") or None,
         )

@@ -21,6 +21,8 @@ from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
+from . import texts
+
 __all__ = [
     "SafetyAssessment",
     "RulesError",
@@ -33,30 +35,6 @@ __all__ = [
 # The situation whose messages also get the crisis line.
 SELF_HARM = "self_harm"
 
-# ---------------------------------------------------------------------------------------------
-# Fixed texts (to move into texts.py). The emergency wording never depends on the rule that
-# fired: one card, so no message can get a weaker version of it.
-
-URGENT_CARD = (
-    "What you describe may need urgent medical help. Please do not wait for an answer here: "
-    "{action}."
-)
-SELF_HARM_CARD = (
-    "It sounds like you, or someone you care for, may be thinking about suicide or harming "
-    "themselves. You do not have to face this alone. Please talk to someone now: {action}."
-)
-PERSONAL_DECISION = (
-    "Decisions about your own treatment and doses belong with your care team. Please ask them "
-    "before you start, stop or change anything; this assistant cannot advise on your treatment "
-    "or doses."
-)
-EMERGENCY_DEFAULT = "call your local emergency number"
-EMERGENCY_WITH_NUMBER = "call the emergency number {number}"
-CLINIC_OR_EMERGENCY = "call the clinic's urgent line on {phone} now, or {emergency} if it is life-threatening"
-EMERGENCY_NOW = "{emergency} now"
-CRISIS_OR_EMERGENCY = "call {crisis_line}, or {emergency} if someone is in immediate danger"
-EMERGENCY_OR_CLINIC = "{emergency} if someone is in immediate danger, or the clinic's urgent line on {phone}"
-EMERGENCY_OR_TEAM = "{emergency} if someone is in immediate danger, or tell your care team today"
 
 DEFAULT_RULES_PATH = Path(str(files("assistant") / "safety_rules.txt"))
 
@@ -609,24 +587,24 @@ def escalation_notices(assessment: SafetyAssessment, settings) -> tuple[str, ...
     urgent_phone = getattr(settings, "urgent_phone", None)
     crisis_line = getattr(settings, "crisis_line", None)
     emergency = (
-        EMERGENCY_WITH_NUMBER.format(number=emergency_number) if emergency_number else EMERGENCY_DEFAULT
+        texts.EMERGENCY_WITH_NUMBER.format(number=emergency_number) if emergency_number else texts.EMERGENCY_DEFAULT
     )
     notices: list[str] = []
     if assessment.self_harm:
         if crisis_line:
-            action = CRISIS_OR_EMERGENCY.format(crisis_line=crisis_line, emergency=emergency)
+            action = texts.CRISIS_OR_EMERGENCY.format(crisis_line=crisis_line, emergency=emergency)
         elif urgent_phone:
-            action = EMERGENCY_OR_CLINIC.format(emergency=emergency, phone=urgent_phone)
+            action = texts.EMERGENCY_OR_CLINIC.format(emergency=emergency, phone=urgent_phone)
         else:
-            action = EMERGENCY_OR_TEAM.format(emergency=emergency)
-        notices.append(SELF_HARM_CARD.format(action=action))
+            action = texts.EMERGENCY_OR_TEAM.format(emergency=emergency)
+        notices.append(texts.SELF_HARM_CARD.format(action=action))
     if any(situation != SELF_HARM for situation in assessment.situations):  # a bodily emergency
         action = (
-            CLINIC_OR_EMERGENCY.format(phone=urgent_phone, emergency=emergency)
+            texts.CLINIC_OR_EMERGENCY.format(phone=urgent_phone, emergency=emergency)
             if urgent_phone
-            else EMERGENCY_NOW.format(emergency=emergency)
+            else texts.EMERGENCY_NOW.format(emergency=emergency)
         )
-        notices.append(URGENT_CARD.format(action=action))
+        notices.append(texts.URGENT_CARD.format(action=action))
     if assessment.personal_decision:
-        notices.append(PERSONAL_DECISION)
+        notices.append(texts.PERSONAL_DECISION)
     return tuple(notices)

@@ -30,3 +30,31 @@ EXAMPLE_QUESTIONS = (
     "How are metastases found?",
     "Can metastases be treated?",
 )
+
+# The escalation card (assistant/safety.py decides when). The emergency wording never depends on the rule that
+# fired: one card, so no message can get a weaker version of it.
+
+URGENT_CARD = (
+    "What you describe may need urgent medical help. Please do not wait for an answer here: "
+    "{action}."
+)
+SELF_HARM_CARD = (
+    "It sounds like you, or someone you care for, may be thinking about suicide or harming "
+    "themselves. You do not have to face this alone. Please talk to someone now: {action}."
+)
+PERSONAL_DECISION = (
+    "Decisions about your own treatment and doses belong with your care team. Please ask them "
+    "before you start, stop or change anything; this assistant cannot advise on your treatment "
+    "or doses."
+)
+EMERGENCY_DEFAULT = "call your local emergency number"
+EMERGENCY_WITH_NUMBER = "call the emergency number {number}"
+CLINIC_OR_EMERGENCY = "call the clinic's urgent line on {phone} now, or {emergency} if it is life-threatening"
+EMERGENCY_NOW = "{emergency} now"
+CRISIS_OR_EMERGENCY = "call {crisis_line}, or {emergency} if someone is in immediate danger"
+EMERGENCY_OR_CLINIC = "{emergency} if someone is in immediate danger, or the clinic's urgent line on {phone}"
+EMERGENCY_OR_TEAM = "{emergency} if someone is in immediate danger, or tell your care team today"
+
+TOO_MANY_QUESTIONS = (
+    "You have asked many questions in a short time. Please wait {seconds} seconds, then ask again."
+)

@@ -87,3 +87,25 @@ def test_numbered_list_items_stay_whole_and_render_as_text():
     sentences = [text[s:e] for s, e in sentence_spans(text)]
     assert "6. Surgery removes single deposits." in sentences  # not "6." on its own
     assert escape_text("6. Surgery") == "6\\. Surgery"  # not an ordered list in markdown
+
+
+def test_an_emergency_gets_the_urgent_card_first_and_still_passages(seed_assistant):
+    answer = seed_assistant.ask("My dad has bone metastases and suddenly can't feel his legs since this morning")
+    assert answer.urgent
+    markdown = render_markdown(answer)
+    assert markdown.startswith("What you describe may need urgent medical help")
+    assert "call your local emergency number" in markdown
+    assert markdown.rstrip().endswith(DISCLAIMER)
+
+
+def test_asking_about_an_emergency_is_information_not_an_alarm(seed_assistant):
+    answer = seed_assistant.ask("What are the symptoms of spinal cord compression?")
+    assert not answer.urgent and answer.passages
+
+
+def test_a_personal_treatment_decision_gets_the_care_team_line_and_never_a_dose(seed_assistant):
+    from assistant.texts import PERSONAL_DECISION
+
+    answer = seed_assistant.ask("Should I stop my chemo?")
+    assert not answer.urgent
+    assert PERSONAL_DECISION in answer.notices

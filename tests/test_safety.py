@@ -14,14 +14,13 @@ from types import SimpleNamespace
 import pytest
 
 from assistant.safety import (
-    EMERGENCY_DEFAULT,
-    PERSONAL_DECISION,
     RulesError,
     SafetyRules,
     assess_message,
     escalation_notices,
     load_rules,
 )
+from assistant.texts import EMERGENCY_DEFAULT, PERSONAL_DECISION
 
 SETS = Path(__file__).resolve().parent / "data" / "safety"
 DEV_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev"

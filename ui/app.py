@@ -29,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.middleware.gzip import GZipMiddleware
 
+from assistant import texts
 from assistant.answer import Assistant
 from assistant.config import Settings
 from assistant.embed import ModelNotFound
@@ -40,7 +41,7 @@ from assistant.types import Answer
 from . import security
 from .chat import CHAT_CSS, build_chat
 from .errors import error_response
-from .ratelimit import TOO_MANY_QUESTIONS, RateLimiter
+from .ratelimit import RateLimiter
 from .widget import WIDGET_CSS, WIDGET_PATH, add_widget
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
         # Counted before the body is read: a flood of malformed requests is limited too.
         wait = limiter.take(request.client.host if request.client else "")
         if wait:
-            return error_response(429, TOO_MANY_QUESTIONS.format(seconds=wait), headers={"Retry-After": str(wait)})
+            return error_response(429, texts.TOO_MANY_QUESTIONS.format(seconds=wait), headers={"Retry-After": str(wait)})
         try:
             question, history = parse_ask_request(await request.body())
         except BadRequest as bad:

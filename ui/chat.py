@@ -11,11 +11,12 @@ from typing import Any
 
 import gradio as gr
 
+from assistant import texts
 from assistant.render import escape_text, render_markdown
 from assistant.texts import DISCLAIMER, EMPTY_QUESTION, EXAMPLE_QUESTIONS, SERVICE_ERROR
 from assistant.types import Answer
 
-from .ratelimit import TOO_MANY_QUESTIONS, RateLimiter
+from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def build_chat(
             return _with_disclaimer(EMPTY_QUESTION)
         wait = limiter.take(request.client.host if request.client else "")
         if wait:
-            return _with_disclaimer(TOO_MANY_QUESTIONS.format(seconds=wait))
+            return _with_disclaimer(texts.TOO_MANY_QUESTIONS.format(seconds=wait))
         try:
             return render_markdown(await ask(message, _plain_history(history)))
         except Exception as error:  # the patient sees one fixed sentence, never an exception

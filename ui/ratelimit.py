@@ -11,9 +11,6 @@ import threading
 import time
 from collections.abc import Callable
 
-# What a client over its limit reads, in the chat and in the API's 429 error.
-TOO_MANY_QUESTIONS = "You have asked many questions in a short time. Please wait {seconds} seconds, then ask again."
-
 
 class RateLimiter:
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
