@@ -54,4 +54,4 @@ serve: $(VENV)/.installed
 	$(BIN)/clinic-assistant serve --host $(HOST) --port $(PORT)
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts tests/js/node_modules index/current index/builds index/.tmp-*
+	rm -rf $(VENV) .pytest_cache test-artifacts tests/js/node_modules index/current index/builds index/.tmp-* index/.build.lock

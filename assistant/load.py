@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 SOURCES_FILE = "sources.csv"
+CHECKS_FILE = "checks.tsv"  # the questions the index must keep answering (gate.py)
 # Files in corpus/ that describe the corpus rather than being part of it.
-NOT_DOCUMENTS = {SOURCES_FILE, "README.md"}
+NOT_DOCUMENTS = {SOURCES_FILE, CHECKS_FILE, "README.md"}
 
 
 @dataclass(frozen=True)

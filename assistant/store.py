@@ -16,7 +16,8 @@
 A build writes into `builds/.tmp-<id>/`, renames it to `builds/<id>/` and then replaces the
 `current` link with one `os.replace`: a reader sees the old index or the new one, never half of
 one (rewriting files in place failed 99.8% of concurrent reads in a trial; os.replace none).
-The previous build is kept for rollback; older ones and leftovers of killed builds are removed.
+The previous build is kept for rollback; older ones are removed. Leftovers of killed builds
+are removed by the next build, which knows they are dead because it holds the build lock (lock.py).
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ def write_vectors(folder: Path, vectors: np.ndarray, name: str = VECTORS) -> Non
     index = faiss.IndexFlatIP(vectors.shape[1])
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    faiss.write_index(index, str(folder / name))
+    # Written by Python, not faiss.write_index: a full disk then raises OSError (ENOSPC) with its
+    # errno, which the build reports in one sentence, instead of faiss's RuntimeError.
+    (folder / name).write_bytes(faiss.serialize_index(index).tobytes())
 
 
 def write_sentences(folder: Path, sentences: np.ndarray, vectors: np.ndarray) -> None:
@@ -137,15 +140,22 @@ def publish(index_dir: Path, staging: Path) -> Path:
         if not (staging / name).exists():
             raise RuntimeError(f"refusing to publish an incomplete build: {name} is missing")
     _fsync_folder(staging)
-    build_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    # Milliseconds in the id: name order must be age order (rollback, pruning) even for two
+    # builds in the same second.
+    now = time.time()
+    build_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}{int(now * 1000) % 1000:03d}Z-{uuid.uuid4().hex[:6]}"
     final = staging.parent / build_id
     os.rename(staging, final)
+    _point_current_at(index_dir, build_id)
+    remove_old_builds(index_dir)
+    return final
+
+
+def _point_current_at(index_dir: Path, build_id: str) -> None:
     temporary_link = index_dir / f"{_TEMPORARY_PREFIX}{CURRENT}-{uuid.uuid4().hex[:6]}"
     os.symlink(Path(BUILDS) / build_id, temporary_link)
     os.replace(temporary_link, index_dir / CURRENT)
     _fsync_folder(index_dir)
-    remove_old_builds(index_dir)
-    return final
 
 
 def discard(staging: Path) -> None:
@@ -153,11 +163,7 @@ def discard(staging: Path) -> None:
 
 
 def remove_old_builds(index_dir: Path) -> None:
-    """Keep the served build and its predecessor; remove older builds and killed builds' leftovers.
-
-    A leftover `.tmp-` folder is only removed when it is over an hour old, so a build running in
-    parallel is never pulled from under it.
-    """
+    """Keep the served build and its predecessor; remove older builds."""
     builds = index_dir / BUILDS
     if not builds.is_dir():
         return
@@ -168,11 +174,35 @@ def remove_old_builds(index_dir: Path) -> None:
     for folder in finished:
         if folder.resolve() not in {k.resolve() for k in keep}:
             shutil.rmtree(folder, ignore_errors=True)
-    for folder in builds.iterdir():
-        if folder.name.startswith(_TEMPORARY_PREFIX) and time.time() - folder.stat().st_mtime > 3600:
-            shutil.rmtree(folder, ignore_errors=True)
-    for link in index_dir.glob(f"{_TEMPORARY_PREFIX}{CURRENT}-*"):
+
+
+def remove_leftovers(index_dir: Path) -> list[str]:
+    """Remove what dead builds left (staging folders, half-made links); return their names.
+
+    Only call it holding the build lock: then no other build is alive to own them.
+    """
+    builds = index_dir / BUILDS
+    leftovers = [p for p in builds.iterdir() if p.name.startswith(_TEMPORARY_PREFIX)] if builds.is_dir() else []
+    for folder in leftovers:
+        shutil.rmtree(folder, ignore_errors=True)
+    links = list(index_dir.glob(f"{_TEMPORARY_PREFIX}{CURRENT}-*"))
+    for link in links:
         link.unlink(missing_ok=True)
+    return [p.name for p in leftovers + links]
+
+
+def rollback(index_dir: Path) -> Path:
+    """Serve the build before the current one again; return its folder. Hold the build lock."""
+    served = current_build(index_dir)
+    builds = index_dir / BUILDS
+    finished = sorted(p for p in builds.iterdir() if not p.name.startswith(_TEMPORARY_PREFIX)
+                      and (p / MANIFEST).exists()) if builds.is_dir() else []
+    # Build ids start with their UTC time, so name order is age order.
+    earlier = [p for p in finished if served is None or p.name < served.name]
+    if not earlier:
+        raise IndexNotReady(f"There is no earlier build in {builds}/ to go back to.")
+    _point_current_at(index_dir, earlier[-1].name)
+    return earlier[-1]
 
 
 def _ensure_gitignore(index_dir: Path) -> None:
@@ -205,13 +235,18 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         raise IndexNotReady(f"The index in {index_dir}/ is damaged (unreadable manifest). {_build_hint(index_dir)}") from None
 
 
-def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None) -> StoredIndex:
-    """The served index, checked against the configured model. Raises IndexNotReady with the fix."""
+def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None,
+               folder: Path | None = None) -> StoredIndex:
+    """The served index (or the build in `folder`, e.g. a staged one), checked against the
+    configured model. Raises IndexNotReady with the fix."""
     import faiss
 
-    manifest = read_manifest(index_dir)
-    folder = current_build(index_dir)
-    assert folder is not None
+    if folder is None:
+        manifest = read_manifest(index_dir)
+        folder = current_build(index_dir)
+        assert folder is not None
+    else:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     hint = _build_hint(index_dir)
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise IndexMismatch(

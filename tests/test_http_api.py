@@ -80,7 +80,7 @@ def test_healthz_describes_the_index(base_url):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"status", "documents", "chunks", "model"}
+    assert set(body) == {"status", "documents", "chunks", "model", "built_at", "build"}
     assert body["status"] == "ok"
     assert isinstance(body["documents"], int) and body["documents"] > 0
     assert isinstance(body["chunks"], int) and body["chunks"] >= body["documents"]
