@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from . import texts
 from .config import Settings
 from .followup import standalone_query
+from .gaps import GapsLog
 from .safety import assess_message, escalation_notices, load_rules
 from .retrieve import Retriever
 from .selection import choose_passages
@@ -32,9 +33,13 @@ SEARCH_DEPTH = 20
 class Assistant:
     """The loaded model and index, answering one message at a time."""
 
-    def __init__(self, settings: Settings, retriever: Retriever) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, *, gaps: GapsLog | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
+        # Here rather than in the ui: only respond() knows a message was searched and nothing
+        # found, as opposed to refused for length or urgent; and the chat, the widget and the
+        # API all pass through it.
+        self.gaps = gaps
 
     @classmethod
     def load(cls, settings: Settings, *, embedder=None) -> "Assistant":
@@ -47,7 +52,8 @@ class Assistant:
         if embedder is None:
             embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
         index = load_index(settings.index_dir, model_name=settings.model_name, dimension=embedder.dimension)
-        return cls(settings, Retriever(index, embedder))
+        gaps = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days) if settings.gaps_log else None
+        return cls(settings, Retriever(index, embedder), gaps=gaps)
 
     def health(self) -> dict:
         manifest = self.retriever.index.manifest
@@ -90,6 +96,8 @@ class Assistant:
             notices=cards + ((texts.NO_ANSWER,) if not passages else ()),
             disclaimer=texts.DISCLAIMER,
         )
+        if answer.abstained and not answer.urgent and self.gaps is not None:
+            self._record_gap(question)
         # Never the question text: only what happened (no patient data in logs).
         log.info("answered: passages=%d abstained=%s follow_up=%s top_score=%.3f urgent=%s situation=%s "
                  "rules=%s decision=%s ms=%.1f",
@@ -97,6 +105,12 @@ class Assistant:
                  safety.urgent, safety.category, ",".join(safety.rules), safety.personal_decision,
                  (time.perf_counter() - started) * 1000)
         return answer, hits
+
+    def _record_gap(self, question: str) -> None:
+        try:
+            self.gaps.record(question)
+        except Exception as error:  # a full disk must not cost the patient the answer
+            log.warning("gaps log not written: %s", type(error).__name__)
 
     def _refusal(self, question: str, notice: str, *, urgent: bool = False, cards: tuple[str, ...] = ()) -> Answer:
         return Answer(question=question, query="", passages=(), abstained=True, urgent=urgent,

@@ -67,26 +67,86 @@ def main(verbose: bool) -> None:
 @click.option("--corpus", type=click.Path(path_type=Path), help="Folder of documents [default: corpus].")
 @click.option("--index", type=click.Path(path_type=Path), help="Index folder to write [default: index].")
 @click.option("--if-stale", is_flag=True, help="Build only when the index is missing or out of date.")
+@click.option("--full", is_flag=True, help="Embed every document again, not only new and changed ones.")
+@click.option("--check", "check_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Questions the new index must answer from their document (question<TAB>document per line); "
+                   "if one fails, the new index is not served [default: checks.tsv in the corpus folder, if any].")
+@click.option("--no-check", is_flag=True, help="Publish without asking the check questions.")
+@click.option("--wait", is_flag=True, help="If another build is running, wait for it instead of stopping.")
 @_fail_cleanly
-def build(corpus: Path | None, index: Path | None, if_stale: bool) -> None:
-    """Build the search index from the documents in the corpus folder.
+def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, check_file: Path | None,
+          no_check: bool, wait: bool) -> None:
+    """Bring the search index up to date with the documents in the corpus folder.
 
-    Files that cannot be used are listed with the reason and skipped; the index that is being
-    served stays untouched until the new one is complete.
+    Only new and changed documents are read and embedded; removed ones leave the index. Files
+    that cannot be used are listed with the reason and skipped. The index being served stays
+    untouched until the new one is complete and has passed the check questions; a running
+    server switches to it by itself.
 
     \b
     Example:
-      clinic-assistant build --corpus corpus --index index
+      clinic-assistant build
+      clinic-assistant build --full --check corpus/checks.tsv
     """
     from .build import build_index, index_is_stale
+    from .gate import CheckFileError, ChecksFailed, read_checks
+    from .load import CHECKS_FILE
+    from .lock import BuildLocked
+    from .progress import Progress
 
     settings = _settings(corpus, index)
     if if_stale and not index_is_stale(settings):
         click.echo(f"The index in {settings.index_dir}/ is up to date.")
         return
-    report = build_index(settings)
+    # The corpus's own check file by default: staff who run a plain `build` are protected too.
+    check_file = check_file or (None if no_check or not (settings.corpus_dir / CHECKS_FILE).exists()
+                                else settings.corpus_dir / CHECKS_FILE)
+    try:
+        checks = read_checks(check_file) if check_file else []
+        report = build_index(settings, full=full, checks=checks, check_source=str(check_file), wait=wait,
+                             progress=Progress.to_stderr())
+    except (BuildLocked, CheckFileError, ChecksFailed) as error:
+        raise click.ClickException(str(error)) from None
+    except FileNotFoundError:
+        raise  # no corpus folder: its own sentence, from _fail_cleanly
+    except OSError as error:  # a full disk, a folder we may not write: the served index is intact
+        raise click.ClickException(
+            f"The build stopped: {error.strerror or error} ({error.filename or settings.index_dir}). "
+            "The index being served was left as it was; fix this and run the build again."
+        ) from None
     for line in report.summary_lines():
         click.echo(line)
+    if checks:
+        click.echo(f"  all {len(checks)} check questions in {check_file} found their document")
+
+
+@main.command()
+@click.option("--index", type=click.Path(path_type=Path), help="Index folder [default: index].")
+@_fail_cleanly
+def rollback(index: Path | None) -> None:
+    """Serve the build before the current one again (the last two builds are kept).
+
+    A running server switches to it by itself. The next `build` starts from it.
+
+    \b
+    Example:
+      clinic-assistant rollback
+    """
+    from .lock import BuildLocked, build_lock
+    from .store import current_build, read_manifest
+    from .store import rollback as roll_back
+
+    settings = _settings(index=index)
+    try:
+        with build_lock(settings.index_dir):
+            before = current_build(settings.index_dir)
+            now = roll_back(settings.index_dir)
+    except BuildLocked as error:
+        raise click.ClickException(str(error)) from None
+    manifest = read_manifest(settings.index_dir)
+    click.echo(f"Now serving the build {now.name} of {manifest.get('built_at')} "
+               f"({manifest['counts']['documents']} documents, {manifest['counts']['chunks']} passages) "
+               f"instead of {before.name if before else 'none'}.")
 
 
 @main.command()
@@ -103,9 +163,21 @@ def ask(question: str, as_json: bool, index: Path | None) -> None:
       clinic-assistant ask --json "Where does breast cancer usually spread?"
     """
     from .answer import Assistant
-    from .render import answer_to_dict, render_markdown
+    from .render import answer_to_dict, escape_text, render_markdown
+    from .texts import DISCLAIMER, SERVICE_ERROR
 
-    answer = Assistant.load(_settings(index=index)).ask(question)
+    assistant = Assistant.load(_settings(index=index))
+    try:
+        answer = assistant.ask(question)
+    except Exception as error:
+        # As the API's 500: the fixed sentence and the disclaimer, the type only in the log
+        # (an exception's message may quote the question).
+        logging.getLogger(__name__).error("ask failed: %s", type(error).__name__)
+        if as_json:
+            click.echo(json.dumps({"error": SERVICE_ERROR, "disclaimer": DISCLAIMER}, ensure_ascii=False, indent=2))
+        else:
+            click.echo(f"{escape_text(SERVICE_ERROR)}\n\n{escape_text(DISCLAIMER)}")
+        raise SystemExit(1) from None
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))
     else:
@@ -185,6 +257,59 @@ def info(index: Path | None) -> None:
         click.echo(f"  {doc_id}: {doc['chunks']} passages, {doc['title']!r}" + (f" <{doc['url']}>" if doc.get("url") else ""))
     for skipped in manifest.get("skipped", []):
         click.echo(f"  skipped {skipped['path']}: {skipped['reason']}")
+
+
+@main.command()
+@click.option("--index", type=click.Path(path_type=Path), help="Index folder [default: index].")
+@_fail_cleanly
+def feedback(index: Path | None) -> None:
+    """Show the thumbs up/down votes per document (votes keep document ids, never text).
+
+    \b
+    Example:
+      clinic-assistant feedback
+    """
+    from .feedback import FeedbackStore
+
+    settings = _settings(index=index)
+    votes = FeedbackStore(settings.resolved_feedback_db).summary()
+    if not votes:
+        click.echo(f"No votes in {settings.resolved_feedback_db}.")
+        return
+    click.echo(f"{'up':>5} {'down':>5}  document")
+    for row in votes:
+        click.echo(f"{row.up:>5} {row.down:>5}  {row.doc_id or '(answer without passages)'}")
+
+
+@main.command()
+@click.option("--index", type=click.Path(path_type=Path), help="Index folder [default: index].")
+@_fail_cleanly
+def gaps(index: Path | None) -> None:
+    """List the questions the documents did not answer, grouped by meaning, largest group first.
+
+    Kept only when the server runs with GAPS_LOG=1, for GAPS_RETENTION_DAYS days (default 30).
+
+    \b
+    Example:
+      GAPS_LOG=1 clinic-assistant serve
+      clinic-assistant gaps
+    """
+    from .gaps import GapsLog, group_questions
+
+    settings = _settings(index=index)
+    entries = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days).entries()
+    if not entries:
+        state = "" if settings.gaps_log else " (GAPS_LOG is off: questions are not kept)"
+        click.echo(f"No unanswered questions in the last {settings.gaps_retention_days} days{state}.")
+        return
+    from .embed import Embedder
+
+    embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
+    for group in group_questions(entries, embedder):
+        first, last = group.first.date().isoformat(), group.last.date().isoformat()
+        click.echo(f"{len(group.gaps)} x  {first}" + (f" .. {last}" if last != first else ""))
+        for gap in group.gaps:
+            click.echo(f"    {gap.at.date().isoformat()}  {gap.question}")
 
 
 if __name__ == "__main__":  # python -m assistant.cli

@@ -38,6 +38,16 @@ def _env_int(name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _env_flag(name: str) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off (unset: off)."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}={raw!r} is not on or off; set it to 1 or 0.")
+
+
 def _env_list(name: str) -> tuple[str, ...]:
     """A list setting: entries separated by commas and/or spaces."""
     return tuple(item for item in os.environ.get(name, "").replace(",", " ").split() if item)
@@ -120,6 +130,15 @@ class Settings:
     urgent_phone: str | None = None  # the clinic's urgent line
     emergency_number: str | None = None  # e.g. "999", "112"
     crisis_line: str | None = None  # for thoughts of suicide or self-harm, e.g. "Samaritans on 116 123"
+    # Thumbs up/down votes (assistant/feedback.py): document ids only. None: index/feedback.sqlite,
+    # beside builds/ (which builds prune), in a folder git already ignores.
+    feedback_db: Path | None = None
+    # GAPS_LOG=1 keeps the text of questions the documents did not answer (assistant/gaps.py), for
+    # staff to see what is missing. Off by default: that text is patient data. None: index/gaps.sqlite.
+    gaps_log: bool = False
+    gaps_db: Path | None = None
+    # A month of questions is enough to see what the documents lack, and keeps little for long.
+    gaps_retention_days: int = 30
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -128,6 +147,8 @@ class Settings:
             raise SettingsError("CHUNK_MAX_TOKENS must be between 32 and 250 (the model reads 256).")
         if self.rate_limit_per_minute < 0:
             raise SettingsError("RATE_LIMIT_PER_MINUTE must be 0 (no limit) or more.")
+        if self.gaps_retention_days < 1:
+            raise SettingsError("GAPS_RETENTION_DAYS must be at least 1.")
         # Frozen: normalise in place once, so every reader compares like with like.
         object.__setattr__(self, "allowed_origins", tuple(dict.fromkeys(map(_normalise_origin, self.allowed_origins))))
         object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(map(_normalise_host, self.allowed_hosts))))
@@ -135,6 +156,14 @@ class Settings:
     @property
     def resolved_model_path(self) -> Path:
         return self.model_path if self.model_path is not None else default_model_path()
+
+    @property
+    def resolved_feedback_db(self) -> Path:
+        return self.feedback_db if self.feedback_db is not None else self.index_dir / "feedback.sqlite"
+
+    @property
+    def resolved_gaps_db(self) -> Path:
+        return self.gaps_db if self.gaps_db is not None else self.index_dir / "gaps.sqlite"
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -160,4 +189,8 @@ class Settings:
             urgent_phone=env.get("URGENT_PHONE") or None,
             emergency_number=env.get("EMERGENCY_NUMBER") or None,
             crisis_line=env.get("CRISIS_LINE") or None,
+            feedback_db=Path(env["FEEDBACK_DB"]) if env.get("FEEDBACK_DB") else None,
+            gaps_log=_env_flag("GAPS_LOG"),
+            gaps_db=Path(env["GAPS_DB"]) if env.get("GAPS_DB") else None,
+            gaps_retention_days=_env_int("GAPS_RETENTION_DAYS", 30, 1),
         )

@@ -1,7 +1,8 @@
 """The web service: one FastAPI app with the HTTP API, the widget and the Gradio chat pages.
 
     POST /api/ask   {"question": str, "history": [{"role": "user"|"assistant", "content": str}]}
-    GET  /healthz   {"status": "ok", "documents": int, "chunks": int, "model": str}
+    POST /api/feedback {"doc_ids": [str], "vote": "up"|"down"}: a vote on an answer that showed doc_ids
+    GET  /healthz   {"status": "ok", "documents": int, "chunks": int, "model": str, "built_at": str, "build": str}
     GET  /widget/   the compact chat a clinic's site frames; /widget.js etc. in ui/widget.py
     GET  /          the chat page
 
@@ -31,8 +32,10 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from assistant import texts
 from assistant.answer import Assistant
+from assistant.live import LiveAssistant
 from assistant.config import Settings
 from assistant.embed import ModelNotFound
+from assistant.feedback import FeedbackError, FeedbackStore
 from assistant.render import answer_to_dict
 from assistant.store import IndexNotReady
 from assistant.texts import EMPTY_QUESTION, SERVICE_ERROR
@@ -62,13 +65,22 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     """The whole service. Loads the Assistant unless given one, so a missing index raises
     IndexNotReady here, before a server starts, rather than on the first question.
     `bound_host`: the address the server listens on, trusted as a Host name."""
-    serial = SerialAssistant(assistant if assistant is not None else Assistant.load(settings))
+    served = assistant if assistant is not None else Assistant.load(settings)
+    # A real Assistant follows index/current, so a new build is served without a restart; a
+    # stand-in (the tests' FailingAssistant) is served as it is.
+    live = LiveAssistant(settings, served) if isinstance(served, Assistant) else None
+    serial = SerialAssistant(live or served)
     limiter = RateLimiter(settings.rate_limit_per_minute)
+    # Votes have an allowance of their own: voting on answers must not use up questions.
+    vote_limiter = RateLimiter(settings.rate_limit_per_minute)
+    feedback = FeedbackStore(settings.resolved_feedback_db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
         serial.close()
+        if live is not None:
+            live.close()
 
     # No /docs or /openapi.json: the contract is in this module, and Swagger UI loads from a CDN.
     app = FastAPI(title="clinic-assistant", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
@@ -98,16 +110,31 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
             log.error("api answer failed: %s", type(error).__name__)
             return error_response(500, SERVICE_ERROR)
 
+    @app.post("/api/feedback")
+    async def vote(request: Request) -> JSONResponse:
+        wait = vote_limiter.take(request.client.host if request.client else "")
+        if wait:
+            return error_response(429, texts.TOO_MANY_QUESTIONS.format(seconds=wait), headers={"Retry-After": str(wait)})
+        try:
+            feedback.record(*parse_feedback_request(await request.body()))
+        except BadRequest as bad:
+            return error_response(bad.status, str(bad))
+        except FeedbackError as bad:
+            return error_response(422, str(bad))
+        return JSONResponse({"status": "stored", "disclaimer": texts.DISCLAIMER})
+
     # Without this, other paths under /api/ would reach the chat's mount and get Gradio's 404.
     @app.api_route("/api/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
     async def not_an_api_route(path: str) -> JSONResponse:
-        status = 405 if path == "ask" else 404
+        status = 405 if path in ("ask", "feedback") else 404
         return error_response(status, "This is not an API route: ask with POST /api/ask.")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         health = serial.health()
-        return {"status": "ok", "documents": health["documents"], "chunks": health["chunks"], "model": health["model"]}
+        return {"status": "ok", "documents": health["documents"], "chunks": health["chunks"], "model": health["model"],
+                # Which index answers: they change when a new build has been picked up.
+                "built_at": health.get("built_at"), "build": health.get("build")}
 
     # Routes of the parent app are matched before the mounts: these shadow Gradio's upload
     # routes (one per chat page), which accept files even for a text-only chat and answer with
@@ -118,7 +145,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     for mount in ("", WIDGET_PATH):
         app.add_api_route(f"{mount}/gradio_api/upload", no_uploads, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 
-    chat = functools.partial(build_chat, serial.ask, max_question_chars=settings.max_question_chars, limiter=limiter)
+    chat = functools.partial(build_chat, serial.ask, max_question_chars=settings.max_question_chars, limiter=limiter,
+                             feedback=feedback, vote_limiter=vote_limiter)
     # The widget first: the chat at "/" answers every path not taken before it. The widget has
     # no footer: in a phone-sized frame every line counts, and the page's settings are the site's.
     _mount_chat(app, chat(compact=True), WIDGET_PATH, footer_links=[], css=WIDGET_CSS)
@@ -218,6 +246,24 @@ def parse_ask_request(body: bytes) -> tuple[str, list[dict[str, str]]]:
     if not all(_is_unicode(text) for text in [question, *(item["content"] for item in history)]):
         raise BadRequest(422, "The question and history must be valid Unicode text.")
     return question, history
+
+
+def parse_feedback_request(body: bytes) -> tuple[str, list[str]]:
+    """The vote and shown document ids of an /api/feedback body, checked as strictly as /api/ask;
+    FeedbackStore.record checks the ids' number and length."""
+    example = '{"doc_ids": ["liver.txt"], "vote": "up"}'
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise BadRequest(400, f"The request body must be JSON in UTF-8, like {example}.") from None
+    if not isinstance(payload, dict) or set(payload) != {"doc_ids", "vote"}:
+        raise BadRequest(422, f'The request body must be an object with "doc_ids" and "vote" only, like {example}.')
+    doc_ids, vote = payload["doc_ids"], payload["vote"]
+    if not isinstance(doc_ids, list) or not all(isinstance(d, str) and _is_unicode(d) for d in doc_ids):
+        raise BadRequest(422, '"doc_ids" must be a list of document ids (strings).')
+    if vote not in ("up", "down"):
+        raise BadRequest(422, '"vote" must be "up" or "down".')
+    return vote, doc_ids
 
 
 def _is_message(item: Any) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from assistant import texts
+from assistant.feedback import FeedbackStore
 from assistant.render import escape_text, render_markdown
 from assistant.texts import DISCLAIMER, EMPTY_QUESTION, EXAMPLE_QUESTIONS, SERVICE_ERROR
 from assistant.types import Answer
@@ -39,28 +40,52 @@ CHAT_CSS = ".gradio-container footer button.settings { color: var(--body-text-co
 
 
 def build_chat(
-    ask: Ask, *, max_question_chars: int, limiter: RateLimiter, compact: bool = False
+    ask: Ask, *, max_question_chars: int, limiter: RateLimiter, feedback: FeedbackStore,
+    vote_limiter: RateLimiter, compact: bool = False
 ) -> gr.Blocks:
     """The page: title, intro, the disclaimer (visible before any question), then the chat.
 
     `max_question_chars` is the longest question the assistant searches; longer ones get its
-    polite refusal. `limiter` counts questions per client address. `compact`: the framed widget,
-    without title and intro (the launcher's panel shows the title), the chat filling the frame.
+    polite refusal. `limiter` counts questions per client address. Thumbs up/down on an answer
+    go to `feedback` with the ids of the documents it showed, `vote_limiter` counting them.
+    `compact`: the framed widget, without title and intro (the launcher's panel shows the
+    title), the chat filling the frame.
     """
 
-    async def respond(message: Any, history: list[dict[str, Any]], request: gr.Request) -> str:
+    # `shown` maps an answer's position in the chat to the ids of the documents it quoted. A
+    # gr.State: held on the server for this page's session only, so a vote names the documents
+    # without the answer's text, and nothing outlives the session.
+    async def respond(message: Any, history: list[dict[str, Any]], shown: dict[int, list[str]] | None,
+                      request: gr.Request) -> tuple[str, dict[int, list[str]]]:
+        # Gradio adds the question, then this answer, after the history it hands us.
+        shown = {**(shown or {}), len(history) + 1: []}
         # Gradio's own endpoints accept any JSON, so a message is not necessarily a string.
         if not isinstance(message, str) or not message.strip():
-            return _with_disclaimer(EMPTY_QUESTION)
+            return _with_disclaimer(EMPTY_QUESTION), shown
         wait = limiter.take(request.client.host if request.client else "")
         if wait:
-            return _with_disclaimer(texts.TOO_MANY_QUESTIONS.format(seconds=wait))
+            return _with_disclaimer(texts.TOO_MANY_QUESTIONS.format(seconds=wait)), shown
         try:
-            return render_markdown(await ask(message, _plain_history(history)))
+            answer = await ask(message, _plain_history(history))
         except Exception as error:  # the patient sees one fixed sentence, never an exception
             # The type only: an exception's message may quote the question (patient data).
             log.error("chat answer failed: %s", type(error).__name__)
-            return _with_disclaimer(SERVICE_ERROR)
+            return _with_disclaimer(SERVICE_ERROR), shown
+        shown[len(history) + 1] = [passage.doc_id for passage in answer.passages]
+        return render_markdown(answer), shown
+
+    def vote(shown: dict[int, list[str]] | None, like: gr.LikeData, request: gr.Request) -> None:
+        # Gradio sends True (thumbs up), False (down), or "" when a vote is taken back: a taken
+        # back vote stays counted, as nothing ties two votes together (no session is stored).
+        doc_ids = (shown or {}).get(like.index) if isinstance(like.index, int) else None
+        if not isinstance(like.liked, bool) or doc_ids is None:
+            return
+        if vote_limiter.take(request.client.host if request.client else ""):
+            return
+        try:
+            feedback.record("up" if like.liked else "down", doc_ids)
+        except Exception as error:  # a vote that cannot be stored is not worth an error on screen
+            log.error("vote not stored: %s", type(error).__name__)
 
     chatbot = gr.Chatbot(
         label="Answers from the clinic's documents",
@@ -73,7 +98,9 @@ def build_chat(
         allow_tags=False,
         latex_delimiters=[],
         allow_file_downloads=False,
-        feedback_options=None,
+        # Thumbs up/down under each answer (vote() stores them): Gradio renders exactly these
+        # two strings as the thumb buttons, named "Like" and "Dislike" for screen readers.
+        feedback_options=("Like", "Dislike"),
         # Compact: the answers take whatever height the frame leaves.
         height=None if compact else 520,
         scale=1 if compact else None,
@@ -96,10 +123,13 @@ def build_chat(
         if not compact:
             gr.Markdown(f"# {TITLE}\n\n{INTRO}")
         gr.Markdown(f"**{DISCLAIMER}**", elem_id="disclaimer")
+        shown = gr.State({})
         gr.ChatInterface(
             respond,
             chatbot=chatbot,
             textbox=textbox,
+            additional_inputs=[shown],
+            additional_outputs=[shown],
             flagging_mode="never",  # "manual" writes whole conversations to a CSV file
             save_history=False,  # nothing about the conversation is kept in the browser
             analytics_enabled=False,
@@ -117,6 +147,7 @@ def build_chat(
             label="Example questions",
             cache_examples=False,  # caching would run questions at start-up and store answers
         )
+        chatbot.like(vote, inputs=[shown], outputs=None, queue=False, api_visibility="private")
         textbox.submit(lambda: gr.Dataset(visible=False), outputs=examples.dataset, queue=False, api_visibility="private")
     page.queue(max_size=QUEUE_MAX_SIZE)
     return page
