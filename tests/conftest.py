@@ -70,3 +70,21 @@ def tiny_assistant(tiny_build, embedder):
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    """Debian's Chromium (never a downloaded one), recording CSP violations in every page and frame."""
+    from tests.live_server import RECORD_CSP_VIOLATIONS, chromium_context
+
+    with chromium_context() as context:
+        context.add_init_script(RECORD_CSP_VIOLATIONS)
+        yield context
+
+
+@pytest.fixture(scope="module")
+def loopback(browser_context):
+    """Records every request the pages make to a host that is not on loopback."""
+    from tests.live_server import LoopbackOnly
+
+    return LoopbackOnly(browser_context)

@@ -11,11 +11,9 @@ from playwright.sync_api import expect
 
 from assistant.texts import DISCLAIMER, SERVICE_ERROR
 from tests.live_server import (
-    RECORD_CSP_VIOLATIONS,
     FailingAssistant,
     LoopbackOnly,
     axe_violations,
-    chromium_context,
     needs_chromium,
     running_server,
 )
@@ -44,18 +42,6 @@ def failing_url(seed_settings, seed_assistant):
 def limited_url(seed_settings, seed_assistant):
     with running_server(seed_settings.with_(rate_limit_per_minute=1), assistant=seed_assistant) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser_context():
-    with chromium_context() as context:
-        context.add_init_script(RECORD_CSP_VIOLATIONS)
-        yield context
-
-
-@pytest.fixture(scope="module")
-def loopback(browser_context):
-    return LoopbackOnly(browser_context)
 
 
 @pytest.fixture

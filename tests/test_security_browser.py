@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from assistant.build import build_index
 from assistant.config import Settings
 from assistant.texts import DISCLAIMER
-from tests.live_server import ClinicSite, LoopbackOnly, chromium_context, clinic_page, needs_chromium, running_server
+from tests.live_server import ClinicSite, clinic_page, needs_chromium, running_server
 
 pytestmark = needs_chromium
 
@@ -70,17 +70,6 @@ def assistant_url(markup_settings, embedder, allowed_site, other_site):
         for site in (allowed_site, other_site):
             site.pages["/"] = clinic_page(f'<script src="{url}/widget.js" defer></script>')
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser_context():
-    with chromium_context() as context:
-        yield context
-
-
-@pytest.fixture(scope="module")
-def loopback(browser_context):
-    return LoopbackOnly(browser_context)
 
 
 @pytest.fixture

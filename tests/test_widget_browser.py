@@ -10,11 +10,8 @@ from playwright.sync_api import expect
 
 from assistant.texts import DISCLAIMER
 from tests.live_server import (
-    RECORD_CSP_VIOLATIONS,
     ClinicSite,
-    LoopbackOnly,
     axe_violations,
-    chromium_context,
     clinic_page,
     needs_chromium,
     running_server,
@@ -53,18 +50,6 @@ def assistant_url(seed_settings, seed_assistant, site):
             f'<gradio-app src="{url}/"></gradio-app>', head=f'<script type="module" src="{url}/gradio.js"></script>'
         )
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser_context():
-    with chromium_context() as context:
-        context.add_init_script(RECORD_CSP_VIOLATIONS)  # in the site's page and in the frame
-        yield context
-
-
-@pytest.fixture(scope="module")
-def loopback(browser_context):
-    return LoopbackOnly(browser_context)
 
 
 @pytest.fixture

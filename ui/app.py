@@ -96,9 +96,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     @app.post("/api/ask")
     async def ask(request: Request) -> JSONResponse:
         # Counted before the body is read: a flood of malformed requests is limited too.
-        wait = limiter.take(request.client.host if request.client else "")
-        if wait:
-            return error_response(429, texts.TOO_MANY_QUESTIONS.format(seconds=wait), headers={"Retry-After": str(wait)})
+        if refused := _over_limit(limiter, request):
+            return refused
         try:
             question, history = parse_ask_request(await request.body())
         except BadRequest as bad:
@@ -112,9 +111,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
 
     @app.post("/api/feedback")
     async def vote(request: Request) -> JSONResponse:
-        wait = vote_limiter.take(request.client.host if request.client else "")
-        if wait:
-            return error_response(429, texts.TOO_MANY_QUESTIONS.format(seconds=wait), headers={"Retry-After": str(wait)})
+        if refused := _over_limit(vote_limiter, request):
+            return refused
         try:
             feedback.record(*parse_feedback_request(await request.body()))
         except BadRequest as bad:
@@ -291,6 +289,14 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
 
 def _body_limit(path: str) -> int:
     return API_MAX_BODY if path.startswith("/api/") else PAGE_MAX_BODY
+
+
+def _over_limit(limiter: RateLimiter, request: Request) -> JSONResponse | None:
+    """A 429 with Retry-After when this client is over its allowance, else None."""
+    wait = limiter.take(request.client.host if request.client else "")
+    if not wait:
+        return None
+    return error_response(429, texts.TOO_MANY_QUESTIONS.format(seconds=wait), headers={"Retry-After": str(wait)})
 
 
 def _ms_since(started: float) -> int:
