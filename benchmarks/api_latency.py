@@ -1,5 +1,6 @@
 """Median and p95 latency of POST /api/ask against a running server, one client at a time.
 
+    RATE_LIMIT_PER_MINUTE=0 clinic-assistant serve &    # the default limit would answer 429s
     python benchmarks/api_latency.py [BASE_URL] [--questions FILE] [--rounds N]
 
 Prints the figures; asserts nothing (timings belong in benchmarks, never in tests).
