@@ -18,7 +18,7 @@ from .gaps import GapsLog
 from .safety import assess_message, escalation_notices, load_rules
 from .retrieve import Retriever
 from .selection import choose_passages
-from .store import IndexNotReady, load_index
+from .store import IndexNotReady, check_dimension, load_index
 from .types import Answer, Hit, Passage
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,12 @@ class Assistant:
         """Load the index and the model (or reuse `embedder`). Raises IndexNotReady with the fix."""
         from .embed import Embedder
 
-        # Read the manifest first: a missing index is reported before the slow model load.
-        load_index(settings.index_dir, model_name=settings.model_name)
+        # The index first: a missing or mismatched one is reported before the slow model load.
+        index = load_index(settings.index_dir, model_name=settings.model_name)
         load_rules()  # a broken rule file stops start-up, instead of failing a patient's message
         if embedder is None:
             embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
-        index = load_index(settings.index_dir, model_name=settings.model_name, dimension=embedder.dimension)
+        check_dimension(index.manifest, embedder.dimension, settings.index_dir)
         gaps = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days) if settings.gaps_log else None
         return cls(settings, Retriever(index, embedder), gaps=gaps)
 

@@ -240,13 +240,9 @@ class _Previous:
         for row, chunk in enumerate(index.chunks):
             rows_of.setdefault(chunk.doc_id, []).append(row)
         titles = {chunk.title: index.title_vectors[row] for chunk, row in zip(index.chunks, index.chunk_titles) if row >= 0}
-        return cls(index=index, rows_of=rows_of, vectors=_all_vectors(index.vectors),
+        return cls(index=index, rows_of=rows_of, vectors=store.all_vectors(index.vectors),
                    sentence_row={tuple(map(int, span)): j for j, span in enumerate(index.sentences)},
-                   sentence_vectors=_all_vectors(index.sentence_vectors), title_vectors=titles)
-
-
-def _all_vectors(index) -> np.ndarray:
-    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), dtype=np.float32)
+                   sentence_vectors=store.all_vectors(index.sentence_vectors), title_vectors=titles)
 
 
 def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous | None, embedder, checks,

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .store import StoredIndex
+from .store import StoredIndex, all_vectors
 from .types import Hit
 
 # How many passages each search hands to the fusion. The fused top 10 comes from the top 100
@@ -80,8 +80,8 @@ class Retriever:
     def __init__(self, index: StoredIndex, embedder) -> None:
         self.index = index
         self.embedder = embedder
-        self._chunk_vectors = _matrix(index.vectors)
-        self._sentence_vectors = _matrix(index.sentence_vectors)
+        self._chunk_vectors = all_vectors(index.vectors)  # for exact rescoring of the candidates
+        self._sentence_vectors = all_vectors(index.sentence_vectors)
         sentences = index.sentences
         owner = sentences[:, 0] if len(sentences) else np.zeros(0, dtype=np.int32)
         # Sentences are stored grouped by passage: passage i owns rows first[i]:first[i + 1].
@@ -146,9 +146,3 @@ class Retriever:
         best = order[offsets]
         return sentence_rows[best], cosines[best]
 
-
-def _matrix(index) -> np.ndarray:
-    """The vectors of a flat FAISS index as a numpy array, for exact rescoring."""
-    if index.ntotal == 0:
-        return np.zeros((0, index.d), dtype=np.float32)
-    return index.reconstruct_n(0, index.ntotal)

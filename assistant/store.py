@@ -235,6 +235,22 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         raise IndexNotReady(f"The index in {index_dir}/ is damaged (unreadable manifest). {_build_hint(index_dir)}") from None
 
 
+def check_dimension(manifest: dict[str, Any], dimension: int, index_dir: Path) -> None:
+    """Raise IndexMismatch unless the index's vectors have the model's `dimension`."""
+    if manifest["model"].get("dimension") != dimension:
+        raise IndexMismatch(
+            f"The index in {index_dir}/ holds {manifest['model'].get('dimension')}-dimensional vectors but the "
+            f"model makes {dimension}-dimensional ones. {_build_hint(index_dir)}"
+        )
+
+
+def all_vectors(index) -> np.ndarray:
+    """The vectors of a flat FAISS index as one float32 array, a row per vector."""
+    if index.ntotal == 0:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return index.reconstruct_n(0, index.ntotal)
+
+
 def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None,
                folder: Path | None = None) -> StoredIndex:
     """The served index (or the build in `folder`, e.g. a staged one), checked against the
@@ -259,11 +275,8 @@ def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None
             f"The index in {index_dir}/ was built with the model {built_with!r}, but the configured model is "
             f"{model_name!r}. Rebuild it with the configured model: {hint.removeprefix('Run: ')}"
         )
-    if dimension is not None and manifest["model"].get("dimension") != dimension:
-        raise IndexMismatch(
-            f"The index in {index_dir}/ holds {manifest['model'].get('dimension')}-dimensional vectors but the "
-            f"model makes {dimension}-dimensional ones. {hint}"
-        )
+    if dimension is not None:
+        check_dimension(manifest, dimension, index_dir)
     try:
         with (folder / CHUNKS).open(encoding="utf-8") as handle:
             chunks = [Chunk(**json.loads(line)) for line in handle if line.strip()]
