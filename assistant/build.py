@@ -371,17 +371,8 @@ def _gate(settings: Settings, staging: Path, embedder, checks, check_source: str
 
 def index_is_stale(settings: Settings) -> bool:
     """True when there is no index, or the corpus or the model differs from what it was built from."""
-    from .load import content_hash, corpus_files, read_sources
-
-    try:
-        manifest = store.read_manifest(settings.index_dir)
-    except store.IndexNotReady:
-        return True
-    if manifest.get("schema_version") != store.SCHEMA_VERSION:
-        return True
-    if manifest.get("model", {}).get("name") != settings.model_name:
-        return True
-    if manifest.get("chunking", {}).get("max_tokens") != settings.chunk_max_tokens:
+    manifest, full_rebuild_reason = _served_manifest(settings, full=False)
+    if full_rebuild_reason:  # no index, or another format, model, model folder or chunking
         return True
     if not settings.corpus_dir.is_dir():
         return False  # nothing to build from: serve what there is
