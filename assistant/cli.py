@@ -116,7 +116,7 @@ def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, c
         ) from None
     for line in report.summary_lines():
         click.echo(line)
-    if checks:
+    if checks and report.published:  # nothing changed: no new build, so no questions were asked
         click.echo(f"  all {len(checks)} check questions in {check_file} found their document")
 
 
