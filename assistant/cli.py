@@ -163,7 +163,7 @@ def ask(question: str, as_json: bool, index: Path | None) -> None:
       clinic-assistant ask --json "Where does breast cancer usually spread?"
     """
     from .answer import Assistant
-    from .render import answer_to_dict, escape_text, render_markdown
+    from .render import answer_to_dict, render_markdown, render_notice
     from .texts import DISCLAIMER, SERVICE_ERROR
 
     assistant = Assistant.load(_settings(index=index))
@@ -176,7 +176,7 @@ def ask(question: str, as_json: bool, index: Path | None) -> None:
         if as_json:
             click.echo(json.dumps({"error": SERVICE_ERROR, "disclaimer": DISCLAIMER}, ensure_ascii=False, indent=2))
         else:
-            click.echo(f"{escape_text(SERVICE_ERROR)}\n\n{escape_text(DISCLAIMER)}")
+            click.echo(render_notice(SERVICE_ERROR))
         raise SystemExit(1) from None
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))

@@ -10,6 +10,7 @@ import html
 import re
 from urllib.parse import urlsplit
 
+from .texts import DISCLAIMER
 from .types import Answer, Passage
 
 # Characters that markdown would read as formatting.
@@ -80,6 +81,12 @@ def render_markdown(answer: Answer) -> str:
         blocks.append(citation(passage) + "\n\n" + _quote(passage))
     blocks.append(escape_text(answer.disclaimer))
     return "\n\n".join(blocks)
+
+
+def render_notice(text: str) -> str:
+    """A fixed text (an error, a refusal) as a whole message, laid out as render_markdown lays
+    out an Answer: the text, then the disclaimer."""
+    return f"{escape_text(text)}\n\n{escape_text(DISCLAIMER)}"
 
 
 def passage_to_dict(passage: Passage) -> dict:

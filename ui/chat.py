@@ -13,7 +13,7 @@ import gradio as gr
 
 from assistant import texts
 from assistant.feedback import FeedbackStore
-from assistant.render import escape_text, render_markdown
+from assistant.render import render_markdown, render_notice
 from assistant.texts import DISCLAIMER, EMPTY_QUESTION, EXAMPLE_QUESTIONS, SERVICE_ERROR
 from assistant.types import Answer
 
@@ -61,16 +61,16 @@ def build_chat(
         shown = {**(shown or {}), len(history) + 1: []}
         # Gradio's own endpoints accept any JSON, so a message is not necessarily a string.
         if not isinstance(message, str) or not message.strip():
-            return _with_disclaimer(EMPTY_QUESTION), shown
+            return render_notice(EMPTY_QUESTION), shown
         wait = limiter.take(request.client.host if request.client else "")
         if wait:
-            return _with_disclaimer(texts.TOO_MANY_QUESTIONS.format(seconds=wait)), shown
+            return render_notice(texts.TOO_MANY_QUESTIONS.format(seconds=wait)), shown
         try:
             answer = await ask(message, _plain_history(history))
         except Exception as error:  # the patient sees one fixed sentence, never an exception
             # The type only: an exception's message may quote the question (patient data).
             log.error("chat answer failed: %s", type(error).__name__)
-            return _with_disclaimer(SERVICE_ERROR), shown
+            return render_notice(SERVICE_ERROR), shown
         shown[len(history) + 1] = [passage.doc_id for passage in answer.passages]
         return render_markdown(answer), shown
 
@@ -175,8 +175,3 @@ def _plain_history(history: list[dict[str, Any]]) -> list[dict[str, str]]:
         if text:
             plain.append({"role": role, "content": text})
     return plain
-
-
-def _with_disclaimer(text: str) -> str:
-    """A fixed text as a chat message, laid out as render_markdown lays out an Answer."""
-    return f"{escape_text(text)}\n\n{escape_text(DISCLAIMER)}"
