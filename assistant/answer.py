@@ -19,6 +19,7 @@ from .safety import assess_message, escalation_notices, load_rules
 from .retrieve import Retriever
 from .selection import choose_passages
 from .store import IndexNotReady, check_dimension, load_index
+from .timing import StageClock
 from .types import Answer, Hit, Passage
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,12 @@ class Assistant:
         """The answer to one message; `history` is the conversation before it ({"role", "content"})."""
         return self.respond(question, history)[0]
 
-    def respond(self, question: str, history: Sequence[dict] | None = None, *,
-                depth: int = SEARCH_DEPTH) -> tuple[Answer, list[Hit]]:
-        """The answer, and the `depth` best hits it was chosen from (for `clinic-assistant eval`)."""
+    def respond(self, question: str, history: Sequence[dict] | None = None, *, depth: int = SEARCH_DEPTH,
+                timings: dict[str, float] | None = None) -> tuple[Answer, list[Hit]]:
+        """The answer, and the `depth` best hits it was chosen from (for `clinic-assistant eval`).
+        `timings`: if given, receives the milliseconds of each stage (benchmarks/run.py)."""
         started = time.perf_counter()
+        clock = StageClock(timings)
         question = question.strip()
         if not question:
             return self._refusal(question, texts.EMPTY_QUESTION), []
@@ -79,13 +82,17 @@ class Assistant:
         # slice bounds the work on a huge message.
         safety = assess_message(question[: 4 * self.settings.max_question_chars])
         cards = escalation_notices(safety, self.settings)
+        clock.lap("safety")
         if len(question) > self.settings.max_question_chars:
             refusal = texts.TOO_LONG.format(limit=self.settings.max_question_chars)
             return self._refusal(question[: self.settings.max_question_chars], refusal,
                                  urgent=safety.urgent, cards=cards), []
         query = standalone_query(question, history)
-        hits = self.retriever.search(query, depth)
+        clock.lap("follow-up")
+        hits = self.retriever.search(query, depth, timings=timings)
+        clock = StageClock(timings)
         shown = choose_passages(hits, self.retriever, self.settings.top_k)
+        clock.lap("selection")
         passages = tuple(self._passage(number, hit) for number, hit in enumerate(shown, start=1))
         answer = Answer(
             question=question,

@@ -139,6 +139,9 @@ class Settings:
     gaps_db: Path | None = None
     # A month of questions is enough to see what the documents lack, and keeps little for long.
     gaps_retention_days: int = 30
+    # Questions that may wait for the one answering worker before more are refused with a 503
+    # (ui/answer_queue.py): 64 waiting at ~20-30 ms each is under 2 s.
+    max_waiting_questions: int = 64
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -193,4 +196,5 @@ class Settings:
             gaps_log=_env_flag("GAPS_LOG"),
             gaps_db=Path(env["GAPS_DB"]) if env.get("GAPS_DB") else None,
             gaps_retention_days=_env_int("GAPS_RETENTION_DAYS", 30, 1),
+            max_waiting_questions=_env_int("MAX_WAITING_QUESTIONS", 64, 1),
         )

@@ -63,6 +63,7 @@ from __future__ import annotations
 import numpy as np
 
 from .store import StoredIndex, all_vectors
+from .timing import StageClock
 from .types import Hit
 
 # How many passages each search hands to the fusion. The fused top 10 comes from the top 100
@@ -81,7 +82,7 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self._chunk_vectors = all_vectors(index.vectors)  # for exact rescoring of the candidates
-        self._sentence_vectors = all_vectors(index.sentence_vectors)
+        self._sentence_vectors = index.sentence_vectors  # float16
         sentences = index.sentences
         owner = sentences[:, 0] if len(sentences) else np.zeros(0, dtype=np.int32)
         # Sentences are stored grouped by passage: passage i owns rows first[i]:first[i + 1].
@@ -93,24 +94,32 @@ class Retriever:
     def chunk_count(self) -> int:
         return len(self.index.chunks)
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        """The `k` best passages for `query`, best first, each with its key sentence."""
+    def search(self, query: str, k: int = 10, *, timings: dict[str, float] | None = None) -> list[Hit]:
+        """The `k` best passages for `query`, best first, each with its key sentence.
+        `timings`: if given, receives the milliseconds of each stage (timing.py)."""
         if not self.index.chunks or not query.strip():
             return []
-        return self.search_vector(query, self.embedder.encode_query(query), k)
+        clock = StageClock(timings)
+        vector = self.embedder.encode_query(query)
+        clock.lap("encode")
+        return self.search_vector(query, vector, k, clock=clock)
 
-    def search_vector(self, query: str, vector: np.ndarray, k: int) -> list[Hit]:
+    def search_vector(self, query: str, vector: np.ndarray, k: int, *, clock: StageClock | None = None) -> list[Hit]:
+        clock = clock or StageClock(None)
         depth = min(CANDIDATES, self.chunk_count)
         _, rows = self.index.vectors.search(np.asarray([vector], dtype=np.float32), depth)
         dense_rank = {int(row): rank for rank, row in enumerate(rows[0], start=1) if row >= 0}
+        clock.lap("vector search")
         lexical = self.index.lexical.search(query, depth)
         lexical_rank = {row: rank for rank, (row, _) in enumerate(lexical, start=1)}
         share = dict(lexical)
+        clock.lap("lexical search")
 
         candidates = np.fromiter((set(dense_rank) | set(share)), dtype=np.int64)
         candidates = candidates[self._answerable[candidates]]
-        cosines = self._chunk_vectors[candidates] @ vector
         best_rows, best_cosines = self._best_sentences(candidates, vector)
+        clock.lap("highlight")
+        cosines = self._chunk_vectors[candidates] @ vector
         # Row -1 (a document without a title) reads the 0 appended after the real titles.
         title_cosines = np.append(self.index.title_vectors @ vector, 0.0)[self.index.chunk_titles[candidates]]
         scores = (cosines + SENTENCE_WEIGHT * np.maximum(best_cosines - cosines, 0.0)
@@ -124,6 +133,7 @@ class Retriever:
             hits.append(Hit(chunk=self.index.chunks[row], score=float(scores[i]), cosine=float(cosines[i]),
                             lexical_share=share.get(row, 0.0), dense_rank=dense_rank.get(row),
                             lexical_rank=lexical_rank.get(row), best_sentence=(int(start), int(end))))
+        clock.lap("fusion")
         return hits
 
     def sentences_of(self, hit: Hit) -> tuple[np.ndarray, int | None]:

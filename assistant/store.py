@@ -6,9 +6,10 @@
       builds/<build id>/
         manifest.json       schema, model, chunk settings, per-document hashes, counts, times
         chunks.jsonl        one chunk record per line, in vector order
-        vectors.faiss       FAISS inner-product index of the normalised chunk vectors
+        vectors.faiss       FAISS inner-product index of the normalised chunk vectors: exact (flat)
+                            below APPROXIMATE_FROM passages, HNSW from there on (see below)
         sentences.npy       (chunk row, start, end) of every sentence, offsets into the chunk text
-        sentences.faiss     FAISS inner-product index of the normalised sentence vectors
+        sentence_vectors.npy  the normalised sentence vectors, float16, row j = sentences.npy row j
         lexical.sqlite      SQLite FTS5 (Porter-stemmed BM25) table of the passages, row i = chunk i
         titles.npz          the normalised vector of each distinct document title, and per chunk the
                             row of its title's vector (-1: the document has no title)
@@ -16,6 +17,18 @@
 A build writes into `builds/.tmp-<id>/`, renames it to `builds/<id>/` and then replaces the
 `current` link with one `os.replace`: a reader sees the old index or the new one, never half of
 one (rewriting files in place failed 99.8% of concurrent reads in a trial; os.replace none).
+Sentence vectors are only ever gathered by row (the sentences of a few hundred candidate
+passages), never searched, so they are a plain array, and float16: a passage has five or six
+sentences, and at 100,000 passages float32 sentence vectors alone would take 0.85 GB (the limit
+for serving is 1.5 GB). float16 moves a cosine by less than 0.001 (measured in
+tests/test_store.py); scores are compared at two decimals.
+
+Passage vectors are searched. Exact search costs a pass over all of them per query (about 10 ms
+at 100,000 passages on one core of this machine), approximate search (HNSW) about 1 ms, for a
+slower build (about a minute at 100,000) and recall@10 slightly under 1 (reported by
+benchmarks/run.py; at least 0.98 is the bar). Below APPROXIMATE_FROM passages exact search costs
+under 5 ms and is kept.
+
 The previous build is kept for rollback; older ones are removed. Leftovers of killed builds
 are removed by the next build, which knows they are dead because it holds the build lock (lock.py).
 """
@@ -38,19 +51,30 @@ from .lexical import LexicalIndex, write_lexical_index
 from .types import Chunk
 
 # 2: the lexical index and the title vectors joined the folder; a version-1 index is rebuilt
-# (build --if-stale sees the old version and rebuilds).
-SCHEMA_VERSION = 2
+# (build --if-stale sees the old version and rebuilds). 3: sentence vectors float16 in a .npy,
+# passage vectors in an HNSW index for large corpora.
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"
-SENTENCE_VECTORS = "sentences.faiss"
+SENTENCE_VECTORS = "sentence_vectors.npy"
 LEXICAL = "lexical.sqlite"
 TITLES = "titles.npz"
 CURRENT = "current"
 BUILDS = "builds"
 _TEMPORARY_PREFIX = ".tmp-"
 _KEEP_BUILDS = 2  # the current one and the one before it, for rollback
+
+# From this many passages on, the passage vectors get an approximate (HNSW) index; below it an
+# exact one (see the module docstring).
+APPROXIMATE_FROM = 50_000
+# HNSW graph degree and search breadths. M=32 is FAISS's usual choice for 384 dimensions;
+# efConstruction 80 and efSearch 128 gave recall@10 >= 0.98 against exact search on the 100k
+# benchmark corpus (benchmarks/run.py prints it).
+HNSW_NEIGHBOURS = 32
+HNSW_BUILD_BREADTH = 80
+HNSW_SEARCH_BREADTH = 128
 
 
 class IndexNotReady(RuntimeError):
@@ -68,7 +92,7 @@ class StoredIndex:
     chunks: list[Chunk]
     vectors: Any  # faiss.Index over chunks, row i = chunks[i]
     sentences: np.ndarray  # int32 (n, 3): chunk row, start, end (offsets into that chunk's text)
-    sentence_vectors: Any  # faiss.Index over sentences, row j = sentences[j]
+    sentence_vectors: np.ndarray  # float16 (sentences, dimension), row j = sentences[j]
     lexical: LexicalIndex  # BM25 over the passages, row i = chunks[i]
     title_vectors: np.ndarray  # float32 (titles, dimension): one row per distinct document title
     chunk_titles: np.ndarray  # int32 (chunks,): row of chunks[i]'s title in title_vectors, -1 for none
@@ -104,20 +128,31 @@ def write_chunks(folder: Path, chunks: list[Chunk]) -> None:
             handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
 
 
-def write_vectors(folder: Path, vectors: np.ndarray, name: str = VECTORS) -> None:
+def write_vectors(folder: Path, vectors: np.ndarray, *, threads: int = 1) -> str:
+    """Write the passage vectors' search index; return its kind ("exact" or "hnsw")."""
     import faiss
 
-    index = faiss.IndexFlatIP(vectors.shape[1])
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if len(vectors) >= APPROXIMATE_FROM:
+        kind = "hnsw"
+        index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_BUILD_BREADTH
+        faiss.omp_set_num_threads(threads)  # the graph is built on every core the build may use
+    else:
+        kind = "exact"
+        index = faiss.IndexFlatIP(vectors.shape[1])
     if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        index.add(vectors)
     # Written by Python, not faiss.write_index: a full disk then raises OSError (ENOSPC) with its
     # errno, which the build reports in one sentence, instead of faiss's RuntimeError.
-    (folder / name).write_bytes(faiss.serialize_index(index).tobytes())
+    (folder / VECTORS).write_bytes(faiss.serialize_index(index).tobytes())
+    return kind
 
 
 def write_sentences(folder: Path, sentences: np.ndarray, vectors: np.ndarray) -> None:
     np.save(folder / SENTENCES, np.asarray(sentences, dtype=np.int32).reshape(-1, 3))
-    write_vectors(folder, vectors, SENTENCE_VECTORS)
+    with (folder / SENTENCE_VECTORS).open("wb") as handle:  # np.save on a path would add ".npy" to a name without it
+        np.save(handle, np.asarray(vectors, dtype=np.float16))
 
 
 def write_titles(folder: Path, vectors: np.ndarray, chunk_titles: np.ndarray) -> None:
@@ -245,10 +280,19 @@ def check_dimension(manifest: dict[str, Any], dimension: int, index_dir: Path) -
 
 
 def all_vectors(index) -> np.ndarray:
-    """The vectors of a flat FAISS index as one float32 array, a row per vector."""
+    """The vectors of a flat or HNSW FAISS index as a float32 array, a row per vector.
+
+    A view of the index's own storage, not a copy (at 100,000 passages a copy is 150 MB more):
+    keep `index` alive while the array is used, and never write to it.
+    """
+    import faiss
+
     if index.ntotal == 0:
         return np.zeros((0, index.d), dtype=np.float32)
-    return index.reconstruct_n(0, index.ntotal)
+    flat = faiss.downcast_index(index.storage) if hasattr(index, "storage") else index
+    view = faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+    view.flags.writeable = False
+    return view
 
 
 def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None,
@@ -281,8 +325,10 @@ def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None
         with (folder / CHUNKS).open(encoding="utf-8") as handle:
             chunks = [Chunk(**json.loads(line)) for line in handle if line.strip()]
         vectors = faiss.read_index(str(folder / VECTORS))
+        if hasattr(vectors, "hnsw"):
+            vectors.hnsw.efSearch = HNSW_SEARCH_BREADTH
         sentences = np.load(folder / SENTENCES)
-        sentence_vectors = faiss.read_index(str(folder / SENTENCE_VECTORS))
+        sentence_vectors = np.load(folder / SENTENCE_VECTORS)
         lexical = LexicalIndex(folder / LEXICAL)
         with np.load(folder / TITLES) as titles:
             title_vectors, chunk_titles = titles["vectors"], titles["chunk_titles"]
@@ -291,7 +337,7 @@ def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None
     if (
         vectors.ntotal != len(chunks)
         or len(chunks) != manifest.get("counts", {}).get("chunks")
-        or sentence_vectors.ntotal != len(sentences)
+        or len(sentence_vectors) != len(sentences)
         or lexical.size != len(chunks)
         or len(chunk_titles) != len(chunks)
         or (len(chunk_titles) and int(chunk_titles.max()) >= len(title_vectors))

@@ -24,6 +24,11 @@ SERVICE_ERROR = (
     "Please try again in a moment, or ask your care team."
 )
 
+BUSY = (
+    "Many people are asking questions right now, so I could not search the documents for yours. "
+    "Please ask again in a few seconds."
+)
+
 EXAMPLE_QUESTIONS = (
     "Where does breast cancer usually spread?",
     "What are the symptoms of bone metastases?",

@@ -82,7 +82,9 @@ def test_a_page_that_repeats_its_content_is_indexed_once(embedder, tmp_path):
 def test_the_manifest_describes_the_index(seed_settings, seed_build):
     _, report = seed_build
     manifest = json.loads((current_build(seed_settings.index_dir) / "manifest.json").read_text())
-    assert manifest["schema_version"] == 2  # 2: the lexical index (lexical.sqlite) joined the folder
+    assert manifest["schema_version"] == 3  # 3: float16 sentence vectors, HNSW for large corpora
+    assert manifest["vector_index"] == "exact"  # 76 passages: far below store.APPROXIMATE_FROM
+    assert sum(manifest["build"]["embedded_texts"].values()) == manifest["build"]["embedded"]
     assert manifest["model"] == {
         "name": "sentence-transformers/all-MiniLM-L6-v2",
         "dimension": 384,

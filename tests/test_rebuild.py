@@ -21,7 +21,7 @@ from assistant.config import Settings
 from assistant.gate import Check, ChecksFailed, failed_checks, read_checks
 from assistant.load import CHECKS_FILE
 from assistant.lock import build_lock
-from assistant.store import current_build, load_index
+from assistant.store import all_vectors, current_build, load_index
 
 from .conftest import SEED_CORPUS, TINY_CORPUS
 
@@ -96,8 +96,8 @@ def test_add_change_delete_embeds_only_what_changed_and_equals_a_full_build(corp
     assert index.chunks == rebuilt.chunks
     assert np.array_equal(index.sentences, rebuilt.sentences)
     assert np.array_equal(index.chunk_titles, rebuilt.chunk_titles)
-    for ours, theirs in [(index.vectors, rebuilt.vectors), (index.sentence_vectors, rebuilt.sentence_vectors)]:
-        assert np.allclose(ours.reconstruct_n(0, ours.ntotal), theirs.reconstruct_n(0, theirs.ntotal), atol=1e-4)
+    assert np.allclose(all_vectors(index.vectors), all_vectors(rebuilt.vectors), atol=1e-4)
+    assert np.allclose(index.sentence_vectors, rebuilt.sentence_vectors, atol=1e-3)  # float16
     answer = Assistant.load(settings, embedder=embedder).ask("Will my hair grow back after chemo?")
     assert answer.passages[0].doc_id == "hair.txt"
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 
+import faiss
+import numpy as np
 import pytest
 
+from assistant import store
 from assistant.answer import Assistant
 from assistant.config import Settings
 from assistant.store import IndexMismatch, IndexNotReady, current_build, load_index
@@ -52,3 +55,35 @@ def test_the_index_is_published_by_swapping_a_link(seed_settings):
     link = seed_settings.index_dir / "current"
     assert link.is_symlink()
     assert not any(p.name.startswith(".tmp-") for p in (seed_settings.index_dir / "builds").iterdir())
+
+
+def test_float16_sentence_vectors_move_a_cosine_by_less_than_a_thousandth(seed_settings, embedder):
+    index = load_index(seed_settings.index_dir, model_name=seed_settings.model_name)
+    sentences = [index.chunks[row].text[start:end] for row, start, end in index.sentences[:200]]
+    exact = embedder.encode(sentences)
+    query = embedder.encode_query("Which organs does breast cancer spread to?")
+    stored = index.sentence_vectors[:200]
+    assert stored.dtype == np.float16
+    assert np.abs(stored.astype(np.float32) @ query - exact @ query).max() < 1e-3
+
+
+def test_large_corpora_get_an_approximate_index_that_finds_what_exact_search_finds(tmp_path, monkeypatch):
+    # Real sentence vectors would take minutes to make by the thousand; the index only sees
+    # unit vectors, so clustered random ones (like topics) exercise the same code.
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(50, 384))
+    vectors = (centres[rng.integers(0, 50, 3000)] + 0.6 * rng.normal(size=(3000, 384))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    monkeypatch.setattr(store, "APPROXIMATE_FROM", 1000)
+    assert store.write_vectors(tmp_path, vectors) == "hnsw"
+    index = faiss.read_index(str(tmp_path / store.VECTORS))
+    index.hnsw.efSearch = store.HNSW_SEARCH_BREADTH
+    view = store.all_vectors(index)
+    assert np.array_equal(view, vectors) and not view.flags.owndata  # the index's own storage, no copy
+    queries = vectors[:100] + 0.1 * rng.normal(size=(100, 384)).astype(np.float32)
+    _, approximate = index.search(queries, 10)
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approximate, exact)])
+    assert recall >= 0.98
+    monkeypatch.setattr(store, "APPROXIMATE_FROM", 10_000)
+    assert store.write_vectors(tmp_path, vectors) == "exact"

@@ -13,14 +13,10 @@ Which hosts and sites may use the service, and the security headers: ui/security
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
-import time
-import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -39,10 +35,10 @@ from assistant.feedback import FeedbackError, FeedbackStore
 from assistant.render import answer_to_dict
 from assistant.store import IndexNotReady
 from assistant.texts import EMPTY_QUESTION, SERVICE_ERROR
-from assistant.types import Answer
 
 from . import security
 from .chat import CHAT_CSS, build_chat
+from .answer_queue import BUSY_RETRY_SECONDS, SerialAssistant, ServerBusy
 from .errors import error_response
 from .ratelimit import RateLimiter
 from .widget import WIDGET_CSS, WIDGET_PATH, add_widget
@@ -69,7 +65,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     # A real Assistant follows index/current, so a new build is served without a restart; a
     # stand-in (the tests' FailingAssistant) is served as it is.
     live = LiveAssistant(settings, served) if isinstance(served, Assistant) else None
-    serial = SerialAssistant(live or served)
+    serial = SerialAssistant(live or served, max_waiting=settings.max_waiting_questions)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     # Votes have an allowance of their own: voting on answers must not use up questions.
     vote_limiter = RateLimiter(settings.rate_limit_per_minute)
@@ -105,6 +101,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
         try:
             answer = await serial.ask(question, history)
             return JSONResponse(answer_to_dict(answer))
+        except ServerBusy:
+            return error_response(503, texts.BUSY, headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
         except Exception as error:  # the caller gets one fixed sentence, never an exception
             log.error("api answer failed: %s", type(error).__name__)
             return error_response(500, SERVICE_ERROR)
@@ -175,40 +173,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     except (IndexNotReady, ModelNotFound) as error:
         raise SystemExit(str(error)) from None  # message to stderr, exit status 1
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
-
-
-class SerialAssistant:
-    """The Assistant, asked one question at a time on its own worker thread.
-
-    ask() is CPU-bound (embedding, FAISS) and not known to be thread-safe. One worker keeps it
-    off the event loop, serves the chat and the API in arrival order, lets waiting requests
-    queue without holding a thread each, and keeps torch from fighting itself over two cores.
-    """
-
-    def __init__(self, assistant: Assistant) -> None:
-        self._assistant = assistant
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assistant-ask")
-
-    async def ask(self, question: str, history: list[dict[str, str]]) -> Answer:
-        started = time.perf_counter()
-        try:
-            answer = await asyncio.wrap_future(self._worker.submit(self._assistant.ask, question, history))
-        except Exception as error:
-            # Where it failed, without the exception's message: that may quote the question.
-            frames = "".join(traceback.format_tb(error.__traceback__))
-            log.error("ask failed: %s after %d ms\n%s", type(error).__name__, _ms_since(started), frames)
-            raise
-        log.info(
-            "answered: %d characters, %d earlier messages -> %d passages, abstained=%s, urgent=%s, %d ms",
-            len(question), len(history), len(answer.passages), answer.abstained, answer.urgent, _ms_since(started),
-        )
-        return answer
-
-    def health(self) -> dict[str, Any]:
-        return self._assistant.health()
-
-    def close(self) -> None:
-        self._worker.shutdown(wait=False, cancel_futures=True)
 
 
 class BadRequest(Exception):
@@ -297,10 +261,6 @@ def _over_limit(limiter: RateLimiter, request: Request) -> JSONResponse | None:
     if not wait:
         return None
     return error_response(429, texts.TOO_MANY_QUESTIONS.format(seconds=wait), headers={"Retry-After": str(wait)})
-
-
-def _ms_since(started: float) -> int:
-    return round((time.perf_counter() - started) * 1000)
 
 
 class BodySizeLimit:

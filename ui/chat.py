@@ -17,6 +17,7 @@ from assistant.render import render_markdown, render_notice
 from assistant.texts import DISCLAIMER, EMPTY_QUESTION, EXAMPLE_QUESTIONS, SERVICE_ERROR
 from assistant.types import Answer
 
+from .answer_queue import ServerBusy
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def build_chat(
             return render_notice(texts.TOO_MANY_QUESTIONS.format(seconds=wait)), shown
         try:
             answer = await ask(message, _plain_history(history))
+        except ServerBusy:
+            return render_notice(texts.BUSY), shown
         except Exception as error:  # the patient sees one fixed sentence, never an exception
             # The type only: an exception's message may quote the question (patient data).
             log.error("chat answer failed: %s", type(error).__name__)
