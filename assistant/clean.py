@@ -49,7 +49,14 @@ _CROSS_LINK = re.compile(r"^see [A-Z][a-z]+[A-Z]\w* for\b|^(?:visit|go to) \S+\.
 _BYLINE = re.compile(r"^(?:author(?: of the article)?|posted by|written by|published|updated|reviewed by)\b", re.I)
 # Reader-written content: a date-and-time stamp, an anonymous label, or first-person speech.
 _USER_STAMP = re.compile(r"^(?:\d{1,2} \w+ \d{4},? \d{1,2}:\d{2}|anonymous(?:ly)?\b)", re.I)
-_FIRST_PERSON = re.compile(r"\b(?:my|me|I'm|I’m|I've|I’ve)\b|\bI (?!-)(?=[a-z])", re.I)
+# Case matters: "type I or type II", "stage I and II" are article text, and under re.I "I"
+# would also match a lone "i". "I" counts as first person before a verb a reader would write.
+_FIRST_PERSON = re.compile(
+    r"\b(?:[Mm]y|me|I'm|I’m|I've|I’ve|I'd|I’d)\b"
+    r"|\bI (?:am|was|have|had|think|thought|feel|felt|do|did|don't|don’t|can|could|cannot|will|would|"
+    r"got|get|went|go|knew|needed|want|wanted|also|just|really|still|tried|took|take|heard|read|"
+    r"found|asked|noticed|started|stopped|hope|wonder|guess|live|lost|underwent|suffer|suffered)\b"
+)
 # Headings of page parts that are not the article: reader content, related links, tags.
 _NON_ARTICLE_HEADING = re.compile(
     r"\b(?:reader|user|visitor|patient)s?['’]? (?:questions|comments|reviews|stories)\b"
@@ -201,7 +208,8 @@ def clean_text(raw: str) -> CleanedText:
             continue
         if line in repeated or _is_junk_line(line):
             continue
-        if _NON_ARTICLE_HEADING.search(_strip_list_marker(line)):
+        # A heading is short: a long paragraph that mentions "related topics" is article text.
+        if len(_words(line)) <= 12 and _NON_ARTICLE_HEADING.search(_strip_list_marker(line)):
             in_non_article_part = True
             continue
         if in_non_article_part:

@@ -123,3 +123,17 @@ def test_titles_are_real_titles(cleaned):
         assert len(title.split()) <= 14, f"{name}: {title!r} is a sentence, not a title"
         assert not re.search(r"top of page|\d{2}:\d{2}|closed|Mitglieder", title, re.I), f"{name}: {title!r}"
         assert not title.rstrip().endswith((",", ";", ".")), f"{name}: {title!r} is cut mid-sentence"
+
+
+def test_roman_numerals_and_long_paragraphs_naming_page_parts_are_article_text():
+    # Once dropped whole: "type I or" read as a reader writing "I ...", and a long paragraph
+    # containing "related topics" as the heading of a related-links list.
+    stage = ("Stage I and stage II breast cancer have not spread beyond the breast and nearby lymph nodes. "
+             "Human T-lymphotrophic virus type I or Epstein-Barr virus infection may increase the risk.")
+    related = ("Treatment depends on where the cancer has spread. Your care team will explain the related topics "
+               "of pain control and nutrition, and how each treatment works. Most people can keep up their daily "
+               "activities during treatment.")
+    cleaned = clean_text(f"{stage}\n\n{related}\n").text
+    assert stage in cleaned and related in cleaned
+    reader = "I was diagnosed last year and my oncologist suggested radiotherapy for the spine, which helped a lot."
+    assert reader not in clean_text(f"{stage}\n\n{reader}\n").text
