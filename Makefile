@@ -10,7 +10,7 @@ PORT ?= 7860
 export GRADIO_ANALYTICS_ENABLED := False
 AXE := tests/js/node_modules/.installed
 
-.PHONY: run test install browser build serve clean
+.PHONY: run test bench install browser build serve clean
 
 run: $(VENV)/.installed
 	$(BIN)/clinic-assistant build --if-stale
@@ -18,6 +18,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test browser $(AXE)
 	$(BIN)/python -m pytest
+
+# The benchmark suite (README "Performance"); e.g. make bench BENCH_ARGS="--sizes seed".
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 install: $(VENV)/.installed
 

@@ -4,9 +4,17 @@ Dense vectors find meaning ("getting out of breath" -> "breathlessness") but blu
 "bisphosphonates", "denosumab", a cancer's name. BM25 over Porter-stemmed words finds those, and
 meets plurals and verb forms ("bisphosphonate" / "bisphosphonates", "treat" / "treated" / "treating").
 
-The file is written once at build time into the build folder and only ever opened read-only
-(`immutable=1`: no locks, no journal), so it is published and swapped with the rest of the index.
-Row i of the table is chunk row i of the index.
+SQLite's FTS5 analyses the passages at build time (Porter stemming, word counts). Queries are
+scored from the postings read out of it (lexical.npz: per stemmed word, the passages that contain
+it and how often, title words weighted; the FTS5 table itself is not kept), with FTS5's own
+bm25() formula in numpy. FTS5 scores every passage that has any query word, one row at a time: "cancer"
+is in most passages of a cancer corpus, and at 10,000 passages a query took 3 ms (p50) to 10 ms
+(p95), growing with the corpus. The same sums as array operations take a fraction of that
+(benchmarks/run.py, stage "lexical search"), and give FTS5's scores (tests/test_retrieval.py).
+FTS5 stays the analyser: a query word is stemmed by the same tokenizer, in memory.
+
+The file is written once at build time into the build folder and never changes, so it is
+published and swapped with the rest of the index. Row i is chunk row i of the index.
 
 Entry points: `write_lexical_index(path, chunks)` at build time, `LexicalIndex(path).search(query, k)`.
 """
@@ -19,6 +27,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from .types import Chunk
 
 # Porter stemming on top of unicode61 word splitting; accents folded ("métastase" = "metastase").
@@ -30,12 +40,14 @@ TOKENIZER = "porter unicode61 remove_diacritics 2"
 # (retrieve.py); 20 and 30 gave the same within 0.005.
 TITLE_WEIGHT = 10.0
 
-# FTS5's fixed BM25 parameter k1 (with b = 0.75), for the ceiling of a query's score.
+# FTS5's fixed BM25 parameters.
 BM25_K1 = 1.2
+BM25_B = 0.75
 
-# Distinct query words whose IDF is remembered; beyond that the memory starts afresh, so odd
-# queries cannot grow it without bound (a lookup costs one indexed count, well under 1 ms).
-_IDF_MEMORY = 50_000
+
+# Distinct query words whose stem is remembered; beyond that the memory starts afresh, so odd
+# queries cannot grow it without bound (stemming one word in memory costs well under 1 ms).
+_STEM_MEMORY = 50_000
 
 # Words that carry no topic in a patient's question. BM25 would give them a near-zero weight
 # anyway; dropping them keeps the OR-query short (fewer rows to score) and keeps a question like
@@ -52,7 +64,9 @@ STOPWORDS = frozenset(
     really actually""".split()
 )
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Letters and digits: FTS5's unicode61 tokenizer also splits at "_", so each word here is one
+# token there.
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def query_terms(text: str) -> list[str]:
@@ -63,8 +77,11 @@ def query_terms(text: str) -> list[str]:
 
 
 def write_lexical_index(path: Path, chunks: list[Chunk]) -> None:
-    """The FTS5 table of `chunks`: title and passage text, rowid = chunk row."""
-    connection = sqlite3.connect(path)
+    """The postings of `chunks` (title and passage text, row = chunk row) into `path`, by way
+    of an FTS5 table in a scratch file beside it."""
+    scratch = path.with_name(path.name + ".fts5.sqlite")
+    scratch.unlink(missing_ok=True)
+    connection = sqlite3.connect(scratch)
     try:
         connection.execute(
             f"CREATE VIRTUAL TABLE passages USING fts5(title, body, tokenize='{TOKENIZER}')"
@@ -73,11 +90,39 @@ def write_lexical_index(path: Path, chunks: list[Chunk]) -> None:
             "INSERT INTO passages(rowid, title, body) VALUES (?, ?, ?)",
             ((row, _title_and_section(chunk), chunk.text) for row, chunk in enumerate(chunks)),
         )
-        # One b-tree segment: the smallest file and the fastest reads for an index never written again.
-        connection.execute("INSERT INTO passages(passages) VALUES ('optimize')")
         connection.commit()
+        _write_postings(connection, len(chunks), path)
     finally:
         connection.close()
+        scratch.unlink(missing_ok=True)
+
+
+def _write_postings(connection: sqlite3.Connection, rows: int, path: Path) -> None:
+    """Per stemmed word, the rows that contain it and its weighted count there (title words count
+    TITLE_WEIGHT times, as bm25(passages, TITLE_WEIGHT, 1.0) counts them), and per row its length
+    in words: all that FTS5's bm25() reads."""
+    connection.execute("CREATE VIRTUAL TABLE temp.words USING fts5vocab(main, passages, instance)")
+    # Column 0 is the title, 1 the body.
+    found = connection.execute(
+        f"SELECT term, doc, sum(CASE col WHEN 'title' THEN {TITLE_WEIGHT} ELSE 1.0 END), count(*) "
+        "FROM temp.words GROUP BY term, doc ORDER BY term, doc"
+    ).fetchall()
+    terms: list[str] = []
+    starts: list[int] = []
+    row_of = np.empty(len(found), dtype=np.int32)
+    weighted = np.empty(len(found), dtype=np.float32)
+    length = np.zeros(rows, dtype=np.int64)
+    for i, (term, doc, weight, count) in enumerate(found):
+        if not terms or terms[-1] != term:
+            terms.append(term)
+            starts.append(i)
+        row_of[i] = doc
+        weighted[i] = weight
+        length[doc] += count
+    starts.append(len(found))
+    with path.open("wb") as handle:  # np.savez on a path would add ".npz" to a name without it
+        np.savez(handle, terms=np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8),
+                 starts=np.asarray(starts, dtype=np.int64), rows=row_of, weighted=weighted, length=length)
 
 
 def _title_and_section(chunk: Chunk) -> str:
@@ -96,12 +141,23 @@ class LexicalIndex:
     """Read-only BM25 search over the passages of one build."""
 
     def __init__(self, path: Path) -> None:
-        # immutable=1: the file never changes after publishing, so SQLite skips locking entirely.
-        self._connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1",
-                                           uri=True, check_same_thread=False)
-        self._lock = threading.Lock()  # one connection shared by the server's worker threads
-        self.size = self._connection.execute("SELECT count(*) FROM passages").fetchone()[0]
-        self._idf: dict[str, float] = {}
+        with np.load(path) as postings:
+            terms = postings["terms"].tobytes().decode("utf-8")
+            self._term_id = {term: i for i, term in enumerate(terms.split("\n"))} if terms else {}
+            self._starts = postings["starts"]
+            self._rows = postings["rows"]
+            self._weighted = postings["weighted"].astype(np.float64)
+            length = postings["length"].astype(np.float64)
+        self.size = len(length)
+        average = length.mean() if self.size else 1.0
+        # BM25's length normalisation of each row, as FTS5 computes it: k1 (1 - b + b D / avgdl).
+        self._norm = BM25_K1 * (1 - BM25_B + BM25_B * length / (average or 1.0))
+        # FTS5 with this tokenizer, in memory: it stems a query word exactly as the passages were.
+        self._analyser = sqlite3.connect(":memory:", check_same_thread=False)
+        self._analyser.execute(f"CREATE VIRTUAL TABLE words USING fts5(word, tokenize='{TOKENIZER}')")
+        self._analyser.execute("CREATE VIRTUAL TABLE stems USING fts5vocab(words, row)")
+        self._lock = threading.Lock()  # the analyser is shared by the server's worker threads
+        self._stems: dict[str, str | None] = {}
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk row, share of the query's attainable BM25) of the best `k` passages, best first.
@@ -116,31 +172,35 @@ class LexicalIndex:
         terms = query_terms(query)
         if not terms or k <= 0 or not self.size:
             return []
-        with self._lock:
-            ceiling = sum(self._term_idf(term) for term in terms) * (BM25_K1 + 1)
-            rows = self._connection.execute(
-                f"SELECT rowid, bm25(passages, {TITLE_WEIGHT}, 1.0) AS rank FROM passages "
-                "WHERE passages MATCH ? ORDER BY rank LIMIT ?",
-                (" OR ".join(_quoted(term) for term in terms), k),
-            ).fetchall()
-        # FTS5's bm25() is negative, best lowest.
-        return [(int(row), -float(rank) / ceiling) for row, rank in rows]
+        scores = np.zeros(self.size)
+        ceiling = 0.0
+        for term in terms:
+            term_id = self._term_id.get(self._stem(term))
+            first, last = (self._starts[term_id], self._starts[term_id + 1]) if term_id is not None else (0, 0)
+            # FTS5's IDF: ln((N - n + 0.5) / (n + 0.5)), floored at 1e-6.
+            idf = max(math.log((self.size - (last - first) + 0.5) / ((last - first) + 0.5)), 1e-6)
+            ceiling += idf * (BM25_K1 + 1)
+            if last > first:
+                rows, weighted = self._rows[first:last], self._weighted[first:last]
+                scores[rows] += idf * weighted * (BM25_K1 + 1) / (weighted + self._norm[rows])
+        found = np.flatnonzero(scores)
+        if len(found) > k:
+            found = found[np.argpartition(-scores[found], k - 1)[:k]]
+        # Best first; equal scores by row, as FTS5 returns them.
+        found = found[np.lexsort((found, -scores[found]))]
+        return [(int(row), float(scores[row] / ceiling)) for row in found]
 
-    def _term_idf(self, term: str) -> float:
-        """FTS5's own IDF for one word: ln((N - n + 0.5) / (n + 0.5)), floored at 1e-6 as FTS5 does."""
-        if term not in self._idf:
-            if len(self._idf) >= _IDF_MEMORY:
-                self._idf.clear()
-            hits = self._connection.execute("SELECT count(*) FROM passages WHERE passages MATCH ?",
-                                            (_quoted(term),)).fetchone()[0]
-            self._idf[term] = max(math.log((self.size - hits + 0.5) / (hits + 0.5)), 1e-6)
-        return self._idf[term]
+    def _stem(self, word: str) -> str | None:
+        """The word as the tokenizer indexes it (Porter stem, accents folded); None if it has none."""
+        if word not in self._stems:
+            if len(self._stems) >= _STEM_MEMORY:
+                self._stems.clear()
+            with self._lock:
+                self._analyser.execute("INSERT INTO words(word) VALUES (?)", (word,))
+                stems = [term for (term,) in self._analyser.execute("SELECT term FROM stems")]
+                self._analyser.execute("DELETE FROM words")
+            self._stems[word] = stems[0] if stems else None
+        return self._stems[word]
 
     def close(self) -> None:
-        self._connection.close()
-
-
-def _quoted(term: str) -> str:
-    # A quoted word is matched as a word (after stemming), never read as an FTS5 operator.
-    return '"' + term.replace('"', '""') + '"'
-
+        self._analyser.close()

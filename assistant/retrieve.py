@@ -120,8 +120,10 @@ class Retriever:
         best_rows, best_cosines = self._best_sentences(candidates, vector)
         clock.lap("highlight")
         cosines = self._chunk_vectors[candidates] @ vector
-        # Row -1 (a document without a title) reads the 0 appended after the real titles.
-        title_cosines = np.append(self.index.title_vectors @ vector, 0.0)[self.index.chunk_titles[candidates]]
+        # Only the candidates' titles: a large corpus has tens of thousands. A passage whose
+        # document has no title (row -1) gets 0.
+        title_rows = self.index.chunk_titles[candidates]
+        title_cosines = np.where(title_rows >= 0, self.index.title_vectors[title_rows] @ vector, 0.0)
         scores = (cosines + SENTENCE_WEIGHT * np.maximum(best_cosines - cosines, 0.0)
                   + TITLE_WEIGHT * title_cosines
                   + LEXICAL_WEIGHT * np.array([share.get(int(row), 0.0) for row in candidates]))

@@ -10,7 +10,7 @@
                             below APPROXIMATE_FROM passages, HNSW from there on (see below)
         sentences.npy       (chunk row, start, end) of every sentence, offsets into the chunk text
         sentence_vectors.npy  the normalised sentence vectors, float16, row j = sentences.npy row j
-        lexical.sqlite      SQLite FTS5 (Porter-stemmed BM25) table of the passages, row i = chunk i
+        lexical.npz         keyword postings (Porter-stemmed, FTS5's BM25 statistics), row i = chunk i
         titles.npz          the normalised vector of each distinct document title, and per chunk the
                             row of its title's vector (-1: the document has no title)
 
@@ -39,6 +39,7 @@ import json
 import os
 import shutil
 import sqlite3
+import zipfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -59,7 +60,7 @@ CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"
 SENTENCE_VECTORS = "sentence_vectors.npy"
-LEXICAL = "lexical.sqlite"
+LEXICAL = "lexical.npz"
 TITLES = "titles.npz"
 CURRENT = "current"
 BUILDS = "builds"
@@ -332,7 +333,7 @@ def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None
         lexical = LexicalIndex(folder / LEXICAL)
         with np.load(folder / TITLES) as titles:
             title_vectors, chunk_titles = titles["vectors"], titles["chunk_titles"]
-    except (OSError, ValueError, TypeError, RuntimeError, KeyError, sqlite3.Error):
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError, sqlite3.Error, zipfile.BadZipFile):
         raise IndexNotReady(f"The index in {index_dir}/ is damaged (unreadable chunks or vectors). {hint}") from None
     if (
         vectors.ntotal != len(chunks)

@@ -137,7 +137,7 @@ def main() -> None:
 
     chunks = load_index(index, model_name=manifest["model"]["name"]).chunks
     started = time.perf_counter()
-    write_lexical_index(work / "lexical-timing.sqlite", chunks)
+    write_lexical_index(work / "lexical-timing.npz", chunks)
     print(f"lexical index rebuilt from all {len(chunks)} passages: {time.perf_counter() - started:.2f} s")
 
     swap = swap_under_load(corpus, index, questions, files[len(files) // 3])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 
 import pytest
 
-from assistant.lexical import LexicalIndex, query_terms
+from assistant.lexical import TITLE_WEIGHT, TOKENIZER, LexicalIndex, query_terms, write_lexical_index
 from assistant.render import render_markdown
 from assistant.selection import choose_passages
 from assistant.store import LEXICAL, IndexNotReady, current_build, load_index, publish
@@ -26,6 +27,35 @@ def test_keyword_matching_is_stemmed(seed_settings):
     plural = lexical.search("bisphosphonates bones", 5)
     assert singular and singular == plural
     assert query_terms("Where does breast cancer usually spread?") == ["breast", "cancer", "spread"]
+
+
+def test_keyword_scores_are_fts5s_own_bm25(seed_assistant, tmp_path):
+    # The reference: an FTS5 table of the same passages, asked with its bm25() function, as the
+    # keyword search did before it read postings (lexical.py).
+    chunks = seed_assistant.retriever.index.chunks
+    lexical = seed_assistant.retriever.index.lexical
+    reference = sqlite3.connect(":memory:")
+    reference.execute(f"CREATE VIRTUAL TABLE passages USING fts5(title, body, tokenize='{TOKENIZER}')")
+    reference.executemany("INSERT INTO passages(rowid, title, body) VALUES (?, ?, ?)",
+                          ((row, f"{c.title}\n{c.section}" if c.section and c.section != c.title else c.title, c.text)
+                           for row, c in enumerate(chunks)))
+    questions = ["Where does breast cancer usually spread?", "bisphosphonates for bone metastases",
+                 "Is métastase the same as metastasis?", "how do doctors find out about liver mets",
+                 "pamidronate zoledronic acid", "x_ray of the lungs", "nothing like zzzqqq"]
+    for question in questions:
+        terms = query_terms(question)
+        expected = reference.execute(
+            f"SELECT rowid, -bm25(passages, {TITLE_WEIGHT}, 1.0) FROM passages WHERE passages MATCH ? "
+            "ORDER BY bm25(passages, {TITLE_WEIGHT}, 1.0), rowid LIMIT 20".replace("{TITLE_WEIGHT}", str(TITLE_WEIGHT)),
+            (" OR ".join(f'"{t}"' for t in terms),)).fetchall()
+        found = lexical.search(question, 20)
+        assert [row for row, _ in found] == [row for row, _ in expected], question
+        shares = [share for _, share in found]
+        ratios = {round(score / share, 6) for (_, score), share in zip(expected, shares)}
+        assert len(ratios) <= 1, question  # the same scores, up to the query's ceiling
+    # The index file is the postings only; FTS5's table was a scratch file of the build.
+    write_lexical_index(tmp_path / "lexical.npz", chunks)
+    assert [p.name for p in tmp_path.iterdir()] == ["lexical.npz"]
 
 
 def test_lay_wording_and_typos_still_find_the_answer(seed_assistant):
@@ -120,5 +150,5 @@ def test_the_keyword_index_is_part_of_the_published_build(seed_settings, tmp_pat
     staging = build.parent / ".tmp-incomplete"
     shutil.copytree(build, staging)
     (staging / LEXICAL).unlink()
-    with pytest.raises(RuntimeError, match="lexical.sqlite is missing"):
+    with pytest.raises(RuntimeError, match="lexical.npz is missing"):
         publish(copy, staging)
