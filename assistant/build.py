@@ -30,6 +30,7 @@ from .config import Settings
 from .load import Skipped, UnusableFile, content_hash, corpus_files, load_document, read_sources
 from .lock import build_lock
 from .progress import Progress
+from .quantized import Int8Vectors
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,7 @@ class _Previous:
     rows_of: dict[str, list[int]]  # document id -> its chunk rows in the served build
     vectors: np.ndarray  # chunk row -> passage vector
     sentence_row: dict[tuple[int, int, int], int]  # (chunk row, start, end) -> sentence vector row
-    sentence_vectors: np.ndarray  # float16; copied into the float32 array of the new build
+    sentence_vectors: Int8Vectors
     title_vectors: dict[str, np.ndarray]
 
     @classmethod
@@ -282,7 +283,9 @@ def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous
                     out[i] = vector
                 else:
                     rows_of_text.setdefault(texts[i], []).append(i)
-            todo = list(rows_of_text)
+            # Shortest first: the model pads every text of a batch to its longest, and a slice
+            # of texts of about one length wastes the least on padding.
+            todo = sorted(rows_of_text, key=len)
             with progress.stage(f"embedding {what}", len(todo), what.rstrip("s")) as advance:
                 for start in range(0, len(todo), ENCODE_SLICE):
                     batch = todo[start : start + ENCODE_SLICE]
@@ -353,7 +356,7 @@ def _reused_sentence(previous: _Previous | None, old_row: int, start: int, end: 
     if previous is None or old_row < 0:
         return None
     j = previous.sentence_row.get((old_row, start, end))
-    return None if j is None else previous.sentence_vectors[j]
+    return None if j is None else previous.sentence_vectors.rows(j)
 
 
 def _gate(settings: Settings, staging: Path, embedder, checks, check_source: str, progress: Progress) -> None:

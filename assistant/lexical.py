@@ -146,7 +146,7 @@ class LexicalIndex:
             self._term_id = {term: i for i, term in enumerate(terms.split("\n"))} if terms else {}
             self._starts = postings["starts"]
             self._rows = postings["rows"]
-            self._weighted = postings["weighted"].astype(np.float64)
+            self._weighted = postings["weighted"]  # float32: whole counts times 1 or 10, exact
             length = postings["length"].astype(np.float64)
         self.size = len(length)
         average = length.mean() if self.size else 1.0
@@ -181,7 +181,7 @@ class LexicalIndex:
             idf = max(math.log((self.size - (last - first) + 0.5) / ((last - first) + 0.5)), 1e-6)
             ceiling += idf * (BM25_K1 + 1)
             if last > first:
-                rows, weighted = self._rows[first:last], self._weighted[first:last]
+                rows, weighted = self._rows[first:last], self._weighted[first:last].astype(np.float64)
                 scores[rows] += idf * weighted * (BM25_K1 + 1) / (weighted + self._norm[rows])
         found = np.flatnonzero(scores)
         if len(found) > k:

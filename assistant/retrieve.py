@@ -82,7 +82,7 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self._chunk_vectors = all_vectors(index.vectors)  # for exact rescoring of the candidates
-        self._sentence_vectors = index.sentence_vectors  # float16
+        self._sentence_vectors = index.sentence_vectors  # int8, quantized.py
         sentences = index.sentences
         owner = sentences[:, 0] if len(sentences) else np.zeros(0, dtype=np.int32)
         # Sentences are stored grouped by passage: passage i owns rows first[i]:first[i + 1].
@@ -144,7 +144,7 @@ class Retriever:
         first, last = self._first_sentence[row], self._first_sentence[row + 1]
         spans = [(int(start), int(end)) for _, start, end in self.index.sentences[first:last]]
         best = spans.index(hit.best_sentence) if hit.best_sentence in spans else None
-        return self._sentence_vectors[first:last], best
+        return self._sentence_vectors.rows(slice(first, last)), best
 
     def _best_sentences(self, rows: np.ndarray, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each passage row: the row of its sentence nearest the query, and that cosine."""
@@ -152,7 +152,7 @@ class Retriever:
         lengths = self._first_sentence[rows + 1] - starts  # >= 1: only answerable passages get here
         offsets = np.cumsum(lengths) - lengths
         sentence_rows = np.repeat(starts - offsets, lengths) + np.arange(lengths.sum())
-        cosines = self._sentence_vectors[sentence_rows] @ vector
+        cosines = self._sentence_vectors.dot(sentence_rows, vector)
         # Sorted by passage, then best first: each passage's best sentence lands at its offset.
         order = np.lexsort((-cosines, np.repeat(np.arange(len(rows)), lengths)))
         best = order[offsets]

@@ -9,7 +9,8 @@
         vectors.faiss       FAISS inner-product index of the normalised chunk vectors: exact (flat)
                             below APPROXIMATE_FROM passages, HNSW from there on (see below)
         sentences.npy       (chunk row, start, end) of every sentence, offsets into the chunk text
-        sentence_vectors.npy  the normalised sentence vectors, float16, row j = sentences.npy row j
+        sentence_vectors.npz  the normalised sentence vectors, int8 with a scale each (quantized.py),
+                            row j = sentences.npy row j
         lexical.npz         keyword postings (Porter-stemmed, FTS5's BM25 statistics), row i = chunk i
         titles.npz          the normalised vector of each distinct document title, and per chunk the
                             row of its title's vector (-1: the document has no title)
@@ -18,10 +19,9 @@ A build writes into `builds/.tmp-<id>/`, renames it to `builds/<id>/` and then r
 `current` link with one `os.replace`: a reader sees the old index or the new one, never half of
 one (rewriting files in place failed 99.8% of concurrent reads in a trial; os.replace none).
 Sentence vectors are only ever gathered by row (the sentences of a few hundred candidate
-passages), never searched, so they are a plain array, and float16: a passage has five or six
-sentences, and at 100,000 passages float32 sentence vectors alone would take 0.85 GB (the limit
-for serving is 1.5 GB). float16 moves a cosine by less than 0.001 (measured in
-tests/test_store.py); scores are compared at two decimals.
+passages), never searched, so they are plain arrays, one byte per dimension (quantized.py):
+at 100,000 passages float32 sentence vectors alone would take 0.85 GB (the limit for serving is
+1.5 GB).
 
 Passage vectors are searched. Exact search costs a pass over all of them per query (about 10 ms
 at 100,000 passages on one core of this machine), approximate search (HNSW) about 1 ms, for a
@@ -49,17 +49,18 @@ from typing import Any
 import numpy as np
 
 from .lexical import LexicalIndex, write_lexical_index
+from .quantized import Int8Vectors
 from .types import Chunk
 
 # 2: the lexical index and the title vectors joined the folder; a version-1 index is rebuilt
 # (build --if-stale sees the old version and rebuilds). 3: sentence vectors float16 in a .npy,
-# passage vectors in an HNSW index for large corpora.
+# passage vectors in an HNSW index for large corpora, keyword postings instead of an FTS5 table.
 SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"
-SENTENCE_VECTORS = "sentence_vectors.npy"
+SENTENCE_VECTORS = "sentence_vectors.npz"
 LEXICAL = "lexical.npz"
 TITLES = "titles.npz"
 CURRENT = "current"
@@ -93,7 +94,7 @@ class StoredIndex:
     chunks: list[Chunk]
     vectors: Any  # faiss.Index over chunks, row i = chunks[i]
     sentences: np.ndarray  # int32 (n, 3): chunk row, start, end (offsets into that chunk's text)
-    sentence_vectors: np.ndarray  # float16 (sentences, dimension), row j = sentences[j]
+    sentence_vectors: Int8Vectors  # row j = sentences[j]
     lexical: LexicalIndex  # BM25 over the passages, row i = chunks[i]
     title_vectors: np.ndarray  # float32 (titles, dimension): one row per distinct document title
     chunk_titles: np.ndarray  # int32 (chunks,): row of chunks[i]'s title in title_vectors, -1 for none
@@ -152,8 +153,9 @@ def write_vectors(folder: Path, vectors: np.ndarray, *, threads: int = 1) -> str
 
 def write_sentences(folder: Path, sentences: np.ndarray, vectors: np.ndarray) -> None:
     np.save(folder / SENTENCES, np.asarray(sentences, dtype=np.int32).reshape(-1, 3))
-    with (folder / SENTENCE_VECTORS).open("wb") as handle:  # np.save on a path would add ".npy" to a name without it
-        np.save(handle, np.asarray(vectors, dtype=np.float16))
+    quantized = Int8Vectors.quantize(vectors)
+    with (folder / SENTENCE_VECTORS).open("wb") as handle:  # np.savez on a path would add ".npz" to a name without it
+        np.savez(handle, codes=quantized.codes, scales=quantized.scales)
 
 
 def write_titles(folder: Path, vectors: np.ndarray, chunk_titles: np.ndarray) -> None:
@@ -329,7 +331,8 @@ def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None
         if hasattr(vectors, "hnsw"):
             vectors.hnsw.efSearch = HNSW_SEARCH_BREADTH
         sentences = np.load(folder / SENTENCES)
-        sentence_vectors = np.load(folder / SENTENCE_VECTORS)
+        with np.load(folder / SENTENCE_VECTORS) as stored:
+            sentence_vectors = Int8Vectors(codes=stored["codes"], scales=stored["scales"])
         lexical = LexicalIndex(folder / LEXICAL)
         with np.load(folder / TITLES) as titles:
             title_vectors, chunk_titles = titles["vectors"], titles["chunk_titles"]

@@ -97,7 +97,7 @@ def test_add_change_delete_embeds_only_what_changed_and_equals_a_full_build(corp
     assert np.array_equal(index.sentences, rebuilt.sentences)
     assert np.array_equal(index.chunk_titles, rebuilt.chunk_titles)
     assert np.allclose(all_vectors(index.vectors), all_vectors(rebuilt.vectors), atol=1e-4)
-    assert np.allclose(index.sentence_vectors, rebuilt.sentence_vectors, atol=1e-3)  # float16
+    assert np.array_equal(index.sentence_vectors.codes, rebuilt.sentence_vectors.codes)
     answer = Assistant.load(settings, embedder=embedder).ask("Will my hair grow back after chemo?")
     assert answer.passages[0].doc_id == "hair.txt"
 
