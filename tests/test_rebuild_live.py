@@ -79,9 +79,9 @@ def test_a_build_that_runs_out_of_room_leaves_the_old_index_and_no_leftovers(see
     served = current_build(settings.index_dir)
 
     def small_files() -> None:
-        # Writes past 200 KB fail with EFBIG, as a full disk fails them with ENOSPC (Python
+        # Writes past 100 KB fail with EFBIG, as a full disk fails them with ENOSPC (Python
         # ignores SIGXFSZ, so the write raises instead of killing the process).
-        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
 
     build = subprocess.run(_build_command(settings, "--full"), cwd=ROOT, capture_output=True, text=True,
                            preexec_fn=small_files, timeout=DEADLINE)
