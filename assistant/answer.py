@@ -89,8 +89,7 @@ class Assistant:
                                  urgent=safety.urgent, cards=cards), []
         query = standalone_query(question, history)
         clock.lap("follow-up")
-        hits = self.retriever.search(query, depth, timings=timings)
-        clock = StageClock(timings)
+        hits = self.retriever.search(query, depth, clock=clock)
         shown = choose_passages(hits, self.retriever, self.settings.top_k)
         clock.lap("selection")
         passages = tuple(self._passage(number, hit) for number, hit in enumerate(shown, start=1))

@@ -30,7 +30,6 @@ from .config import Settings
 from .load import Skipped, UnusableFile, content_hash, corpus_files, load_document, read_sources
 from .lock import build_lock
 from .progress import Progress
-from .quantized import Int8Vectors
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -226,7 +225,6 @@ class _Previous:
     rows_of: dict[str, list[int]]  # document id -> its chunk rows in the served build
     vectors: np.ndarray  # chunk row -> passage vector
     sentence_row: dict[tuple[int, int, int], int]  # (chunk row, start, end) -> sentence vector row
-    sentence_vectors: Int8Vectors
     title_vectors: dict[str, np.ndarray]
 
     @classmethod
@@ -243,7 +241,7 @@ class _Previous:
         titles = {chunk.title: index.title_vectors[row] for chunk, row in zip(index.chunks, index.chunk_titles) if row >= 0}
         return cls(index=index, rows_of=rows_of, vectors=store.all_vectors(index.vectors),
                    sentence_row={tuple(map(int, span)): j for j, span in enumerate(index.sentences)},
-                   sentence_vectors=index.sentence_vectors, title_vectors=titles)
+                   title_vectors=titles)
 
 
 def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous | None, embedder, checks,
@@ -356,7 +354,7 @@ def _reused_sentence(previous: _Previous | None, old_row: int, start: int, end: 
     if previous is None or old_row < 0:
         return None
     j = previous.sentence_row.get((old_row, start, end))
-    return None if j is None else previous.sentence_vectors.rows(j)
+    return None if j is None else previous.index.sentence_vectors.rows(j)
 
 
 def _gate(settings: Settings, staging: Path, embedder, checks, check_source: str, progress: Progress) -> None:

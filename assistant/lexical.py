@@ -102,7 +102,6 @@ def _write_postings(connection: sqlite3.Connection, rows: int, path: Path) -> No
     TITLE_WEIGHT times, as bm25(passages, TITLE_WEIGHT, 1.0) counts them), and per row its length
     in words: all that FTS5's bm25() reads."""
     connection.execute("CREATE VIRTUAL TABLE temp.words USING fts5vocab(main, passages, instance)")
-    # Column 0 is the title, 1 the body.
     found = connection.execute(
         f"SELECT term, doc, sum(CASE col WHEN 'title' THEN {TITLE_WEIGHT} ELSE 1.0 END), count(*) "
         "FROM temp.words GROUP BY term, doc ORDER BY term, doc"

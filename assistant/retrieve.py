@@ -94,18 +94,17 @@ class Retriever:
     def chunk_count(self) -> int:
         return len(self.index.chunks)
 
-    def search(self, query: str, k: int = 10, *, timings: dict[str, float] | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 10, *, clock: StageClock | None = None) -> list[Hit]:
         """The `k` best passages for `query`, best first, each with its key sentence.
-        `timings`: if given, receives the milliseconds of each stage (timing.py)."""
+        `clock`: charged with the time of each stage (timing.py)."""
         if not self.index.chunks or not query.strip():
             return []
-        clock = StageClock(timings)
+        clock = clock or StageClock(None)
         vector = self.embedder.encode_query(query)
         clock.lap("encode")
         return self.search_vector(query, vector, k, clock=clock)
 
-    def search_vector(self, query: str, vector: np.ndarray, k: int, *, clock: StageClock | None = None) -> list[Hit]:
-        clock = clock or StageClock(None)
+    def search_vector(self, query: str, vector: np.ndarray, k: int, *, clock: StageClock) -> list[Hit]:
         depth = min(CANDIDATES, self.chunk_count)
         _, rows = self.index.vectors.search(np.asarray([vector], dtype=np.float32), depth)
         dense_rank = {int(row): rank for rank, row in enumerate(rows[0], start=1) if row >= 0}

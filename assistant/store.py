@@ -39,9 +39,9 @@ import json
 import os
 import shutil
 import sqlite3
-import zipfile
 import time
 import uuid
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ from .quantized import Int8Vectors
 from .types import Chunk
 
 # 2: the lexical index and the title vectors joined the folder; a version-1 index is rebuilt
-# (build --if-stale sees the old version and rebuilds). 3: sentence vectors float16 in a .npy,
+# (build --if-stale sees the old version and rebuilds). 3: sentence vectors int8 in a .npz,
 # passage vectors in an HNSW index for large corpora, keyword postings instead of an FTS5 table.
 SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"

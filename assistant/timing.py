@@ -1,8 +1,8 @@
 """Where a question's time goes: milliseconds per stage, for benchmarks/run.py.
 
-The answer path takes an optional `timings` dict; when one is given, each stage adds its
-milliseconds under its name ("safety", "encode", "vector search", ...). Without one, nothing is
-recorded and a lap costs one clock read.
+`Assistant.respond` takes an optional `timings` dict and hands one StageClock down the answer
+path; each stage adds its milliseconds under its name ("safety", "encode", "vector search", ...).
+Without a dict, nothing is recorded and a lap costs one clock read.
 """
 
 from __future__ import annotations

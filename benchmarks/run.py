@@ -287,8 +287,7 @@ def recall_at_10(vector_index, queries: np.ndarray) -> float | str:
         return "exact"
     from assistant import store
 
-    vectors = (store.all_vectors(vector_index) if hasattr(store, "all_vectors")
-               else vector_index.reconstruct_n(0, vector_index.ntotal))
+    vectors = store.all_vectors(vector_index)
     k = min(10, len(vectors))
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :k]
     _, found = vector_index.search(np.ascontiguousarray(queries, dtype=np.float32), k)

@@ -43,7 +43,7 @@ class SerialAssistant:
     at once), and a question that waited MAX_WAIT_SECONDS is refused when its turn comes.
     """
 
-    def __init__(self, assistant: Assistant, *, max_waiting: int = 64) -> None:
+    def __init__(self, assistant: Assistant, *, max_waiting: int) -> None:
         self._assistant = assistant
         self._max_waiting = max_waiting
         self._waiting = 0  # changed on the event loop only
@@ -86,4 +86,4 @@ class SerialAssistant:
 
 
 def _ms_since(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
+    return round((time.perf_counter() - started) * 1000)
