@@ -1,6 +1,7 @@
 """question (+ history) -> Answer: rebuild a follow-up, search, choose what to show, or decline.
 
     message + history --followup--> query --retrieve--> hits --selection--> passages | "I don't know"
+                                          \--scope: about everyday life, not health?--> "I don't know"
 
 Entry points: `Assistant.load(settings)` once, then `assistant.ask(question, history)` per message.
 """
@@ -17,6 +18,7 @@ from .followup import standalone_query
 from .gaps import GapsLog
 from .safety import assess_message, escalation_notices, load_rules
 from .retrieve import Retriever
+from .scope import TopicCheck
 from .selection import choose_passages
 from .store import IndexNotReady, check_dimension, load_index
 from .timing import StageClock
@@ -34,9 +36,11 @@ SEARCH_DEPTH = 20
 class Assistant:
     """The loaded model and index, answering one message at a time."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, *, gaps: GapsLog | None = None) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, topic_check: TopicCheck, *,
+                 gaps: GapsLog | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
+        self.topic_check = topic_check
         # Here rather than in the ui: only respond() knows a message was searched and nothing
         # found, as opposed to refused for length or urgent; and the chat, the widget and the
         # API all pass through it.
@@ -54,7 +58,7 @@ class Assistant:
             embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
         check_dimension(index.manifest, embedder.dimension, settings.index_dir)
         gaps = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days) if settings.gaps_log else None
-        return cls(settings, Retriever(index, embedder), gaps=gaps)
+        return cls(settings, Retriever(index, embedder), TopicCheck.load(embedder, settings.model_name), gaps=gaps)
 
     def health(self) -> dict:
         manifest = self.retriever.index.manifest
@@ -89,8 +93,11 @@ class Assistant:
                                  urgent=safety.urgent, cards=cards), []
         query = standalone_query(question, history)
         clock.lap("follow-up")
-        hits = self.retriever.search(query, depth, clock=clock)
-        shown = choose_passages(hits, self.retriever, self.settings.top_k)
+        vector = self.retriever.encode(query, clock=clock)
+        hits = self.retriever.search_vector(query, vector, depth, clock=clock)
+        # Searched even when off topic: `clinic-assistant eval` ranks the hits of every question.
+        off_topic = self.topic_check.is_everyday(vector)
+        shown = [] if off_topic else choose_passages(hits, self.retriever, self.settings.top_k)
         clock.lap("selection")
         passages = tuple(self._passage(number, hit) for number, hit in enumerate(shown, start=1))
         answer = Answer(
@@ -105,9 +112,9 @@ class Assistant:
         if answer.abstained and not answer.urgent and self.gaps is not None:
             self._record_gap(question)
         # Never the question text: only what happened (no patient data in logs).
-        log.info("answered: passages=%d abstained=%s follow_up=%s top_score=%.3f urgent=%s situation=%s "
-                 "rules=%s decision=%s ms=%.1f",
-                 len(passages), answer.abstained, query != question, hits[0].score if hits else 0.0,
+        log.info("answered: passages=%d abstained=%s off_topic=%s follow_up=%s top_score=%.3f urgent=%s "
+                 "situation=%s rules=%s decision=%s ms=%.1f",
+                 len(passages), answer.abstained, off_topic, query != question, hits[0].score if hits else 0.0,
                  safety.urgent, safety.category, ",".join(safety.rules), safety.personal_decision,
                  (time.perf_counter() - started) * 1000)
         return answer, hits

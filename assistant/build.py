@@ -362,11 +362,12 @@ def _gate(settings: Settings, staging: Path, embedder, checks, check_source: str
     from .answer import Assistant
     from .gate import ChecksFailed, failed_checks
     from .retrieve import Retriever
+    from .scope import TopicCheck
 
     staged = store.load_index(settings.index_dir, model_name=settings.model_name, dimension=embedder.dimension,
                               folder=staging)
     try:
-        assistant = Assistant(settings, Retriever(staged, embedder))
+        assistant = Assistant(settings, Retriever(staged, embedder), TopicCheck.load(embedder, settings.model_name))
         with progress.stage("checking questions", len(checks), "question") as advance:
             failures = []
             for check in checks:

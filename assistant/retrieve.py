@@ -97,14 +97,18 @@ class Retriever:
     def search(self, query: str, k: int = 10, *, clock: StageClock | None = None) -> list[Hit]:
         """The `k` best passages for `query`, best first, each with its key sentence.
         `clock`: charged with the time of each stage (timing.py)."""
-        if not self.index.chunks or not query.strip():
-            return []
         clock = clock or StageClock(None)
+        return self.search_vector(query, self.encode(query, clock=clock), k, clock=clock)
+
+    def encode(self, query: str, *, clock: StageClock) -> np.ndarray:
         vector = self.embedder.encode_query(query)
         clock.lap("encode")
-        return self.search_vector(query, vector, k, clock=clock)
+        return vector
 
     def search_vector(self, query: str, vector: np.ndarray, k: int, *, clock: StageClock) -> list[Hit]:
+        """As `search`, for a query already encoded (`encode`)."""
+        if not self.index.chunks or not query.strip():
+            return []
         depth = min(CANDIDATES, self.chunk_count)
         _, rows = self.index.vectors.search(np.asarray([vector], dtype=np.float32), depth)
         dense_rank = {int(row): rank for rank, row in enumerate(rows[0], start=1) if row >= 0}

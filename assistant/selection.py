@@ -33,7 +33,8 @@ from .types import Hit
 # one in-scope question of 98 declined on mediqa_qa, none elsewhere. Broad health corpora cannot
 # be separated completely by how well the best passage matches: liveqa_medquad holds a drug page
 # on sodium bicarbonate, and "What is the difference between baking soda and baking powder?"
-# scores 0.88 there; mold and marathon training (0.54, 0.52) also pass its threshold.
+# scores 0.88 there; mold and marathon training (0.54, 0.52) also pass its threshold. Those are
+# declined by the topic check (scope.py, in answer.py), which looks at the question alone.
 MIN_ANSWER_SCORE = 0.51
 
 # --- repeats ----------------------------------------------------------------------------------
