@@ -124,9 +124,11 @@ class Retriever:
         clock.lap("highlight")
         cosines = self._chunk_vectors[candidates] @ vector
         # Only the candidates' titles: a large corpus has tens of thousands. A passage whose
-        # document has no title (row -1) gets 0.
+        # document has no title (row -1) gets 0; a corpus may have no titles at all (mediqa_qa).
         title_rows = self.index.chunk_titles[candidates]
-        title_cosines = np.where(title_rows >= 0, self.index.title_vectors[title_rows] @ vector, 0.0)
+        titled = title_rows >= 0
+        title_cosines = np.zeros(len(candidates), dtype=np.float32)
+        title_cosines[titled] = self.index.title_vectors[title_rows[titled]] @ vector
         scores = (cosines + SENTENCE_WEIGHT * np.maximum(best_cosines - cosines, 0.0)
                   + TITLE_WEIGHT * title_cosines
                   + LEXICAL_WEIGHT * np.array([share.get(int(row), 0.0) for row in candidates]))

@@ -75,6 +75,16 @@ def test_eval_prints_and_writes_the_figures(dataset, tmp_path):
     assert 0 < figures["p50 ms"] <= figures["p95 ms"]
 
 
+def test_a_dataset_without_any_title_is_measured(dataset, tmp_path):
+    # mediqa_qa has no titles: a corpus with no title vector at all once failed every question.
+    folder, _ = dataset
+    (folder / "docs.jsonl").write_text("\n".join(json.dumps({**d, "title": ""}) for d in DOCS) + "\n")
+    out = tmp_path / "figures.json"
+    result = CliRunner().invoke(main, ["eval", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["R@1"] == 1.0
+
+
 def test_a_dataset_with_a_missing_file_gets_one_sentence(dataset):
     folder, _ = dataset
     (folder / "qrels.tsv").unlink()
