@@ -118,7 +118,7 @@ class TopicCheck:
     @classmethod
     def load(cls, embedder, model_name: str, *, examples: Path = EXAMPLES, weights: Path = WEIGHTS) -> "TopicCheck":
         """The stored weights if they were learnt for this model from these examples; else learn them."""
-        stored = _read_weights(weights)
+        stored = read_weights(weights)
         if stored and stored["model"] == model_name and stored["examples"] == examples_hash(examples) \
                 and len(stored["weights"]) == embedder.dimension:
             return cls(stored["weights"], stored["bias"])
@@ -126,15 +126,17 @@ class TopicCheck:
                  examples.name)
         return cls(*learn(embedder, examples))
 
-    def everyday_margin(self, vector: np.ndarray) -> float:
-        """Log-odds that the question is about everyday life rather than health (> 0: everyday)."""
-        return float(vector @ self.weights + self.bias)
+    def everyday_margin(self, vectors: np.ndarray) -> np.ndarray:
+        """Log-odds that a question is about everyday life rather than health (> 0: everyday),
+        for one vector (a scalar) or a matrix of them (one per row)."""
+        return vectors @ self.weights + self.bias
 
     def is_everyday(self, vector: np.ndarray) -> bool:
-        return self.everyday_margin(vector) > 0.0
+        return bool(self.everyday_margin(vector) > 0.0)
 
 
-def _read_weights(path: Path) -> dict | None:
+def read_weights(path: Path = WEIGHTS) -> dict | None:
+    """The stored weights with the model and examples hash they were learnt for; None if unreadable."""
     try:
         with np.load(path) as stored:
             return {"weights": stored["weights"], "bias": float(stored["bias"]), "model": str(stored["model"]),

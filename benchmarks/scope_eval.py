@@ -28,14 +28,10 @@ sys.path.insert(0, str(ROOT))
 from assistant.config import Settings  # noqa: E402
 from assistant.embed import Embedder  # noqa: E402
 from assistant.scope import TopicCheck, read_examples  # noqa: E402
+from safety_eval import read_messages  # noqa: E402  (this script's folder is on sys.path)
 
 DEV_EVAL = ROOT.parent / "shared" / "eval" / "dev"
 TEAM_SETS = ROOT / "benchmarks" / "scope"
-
-
-def read_lines(path: Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def read_jsonl_texts(paths: list[Path]) -> list[str]:
@@ -52,10 +48,10 @@ def question_sets() -> list[tuple[str, list[str], bool]]:
         sets.append(("dev out_of_scope.jsonl", read_jsonl_texts([DEV_EVAL / "out_of_scope.jsonl"]), True))
     else:
         print(f"({DEV_EVAL} not found: the dev sets are skipped)")
-    sets.append(("seed questions", read_lines(ROOT / "benchmarks" / "seed_questions.txt"), False))
+    sets.append(("seed questions", read_messages(ROOT / "benchmarks" / "seed_questions.txt"), False))
     for stage in ("tuning", "heldout"):
-        sets.append((f"{stage}_in_scope", read_lines(TEAM_SETS / f"{stage}_in_scope.txt"), False))
-        sets.append((f"{stage}_off_topic", read_lines(TEAM_SETS / f"{stage}_off_topic.txt"), True))
+        sets.append((f"{stage}_in_scope", read_messages(TEAM_SETS / f"{stage}_in_scope.txt"), False))
+        sets.append((f"{stage}_off_topic", read_messages(TEAM_SETS / f"{stage}_off_topic.txt"), True))
     return sets
 
 
@@ -74,7 +70,7 @@ def main() -> None:
         top = lambda sims: np.sort(sims, axis=1)[:, -n:].mean(axis=1)  # noqa: E731
         return top(vectors @ everyday.T) - top(vectors @ health.T)
 
-    rules = {"regression": lambda v: v @ check.weights + check.bias,
+    rules = {"regression": check.everyday_margin,
              "nearest": lambda v: nearest(v, 1), "3 nearest": lambda v: nearest(v, 3)}
     print(f"{len(examples['health'])} health and {len(examples['everyday'])} everyday examples; "
           "share of each set called everyday:\n")

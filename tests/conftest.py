@@ -22,6 +22,12 @@ TINY_CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+def read_lines(path: Path) -> list[str]:
+    """The lines of a plain list file (message and question sets), blank and # lines skipped."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from assistant.embed import Embedder
@@ -30,14 +36,14 @@ def embedder():
     return Embedder(settings.resolved_model_path, threads=settings.query_threads)
 
 
-def _built(tmp_path_factory, name: str, corpus: Path, embedder) -> tuple[Settings, BuildReport]:
+def build_test_index(tmp_path_factory, name: str, corpus: Path, embedder) -> tuple[Settings, BuildReport]:
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path_factory.mktemp(name) / "index")
     return settings, build_index(settings, embedder=embedder)
 
 
 @pytest.fixture(scope="session")
 def seed_build(tmp_path_factory, embedder) -> tuple[Settings, BuildReport]:
-    return _built(tmp_path_factory, "seed", SEED_CORPUS, embedder)
+    return build_test_index(tmp_path_factory, "seed", SEED_CORPUS, embedder)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +55,7 @@ def seed_settings(seed_build) -> Settings:
 @pytest.fixture(scope="session")
 def tiny_build(tmp_path_factory, embedder) -> tuple[Settings, BuildReport]:
     """The tiny corpus of tests/data: every format, and files that must be skipped."""
-    return _built(tmp_path_factory, "tiny", TINY_CORPUS, embedder)
+    return build_test_index(tmp_path_factory, "tiny", TINY_CORPUS, embedder)
 
 
 @pytest.fixture(scope="session")

@@ -118,6 +118,11 @@ def test_shown_passages_never_repeat_a_key_sentence(seed_assistant):
     "Who won the football match last night?",
     "How do I replace the brake pads on my car?",
     "What is the capital of Australia?",
+    # Everyday questions, declined by the topic check too (scope.py)
+    "How should I train for my first half marathon?",
+    "What is the best way to get rid of mold on a bathroom ceiling?",
+    "Do I need a visa to visit Japan?",
+    "Why is my laptop battery draining so fast?",
 ])
 def test_questions_the_documents_cannot_answer_get_an_honest_no(seed_assistant, question):
     answer = seed_assistant.ask(question)

@@ -21,6 +21,7 @@ from assistant.safety import (
     load_rules,
 )
 from assistant.texts import EMERGENCY_DEFAULT, PERSONAL_DECISION
+from tests.conftest import read_lines
 
 SETS = Path(__file__).resolve().parent / "data" / "safety"
 DEV_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev"
@@ -32,8 +33,7 @@ MAX_FALSE_ALARMS_DEV_QUESTIONS = 0.01
 
 
 def messages(name: str) -> list[str]:
-    lines = (SETS / name).read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return read_lines(SETS / name)
 
 
 def urgent_messages(name: str) -> list[tuple[str, str]]:

@@ -12,12 +12,11 @@ import pytest
 
 from assistant import scope
 from assistant.answer import Assistant
-from assistant.build import build_index
 from assistant.config import Settings
 from assistant.scope import ExamplesError, TopicCheck, fit_logistic, read_examples
 from assistant.selection import MIN_ANSWER_SCORE
 from assistant.texts import NO_ANSWER
-from tests.conftest import ROOT, SEED_CORPUS
+from tests.conftest import ROOT, SEED_CORPUS, build_test_index, read_lines
 
 # Two team-written pages beside the seed corpus make it a broad one: a drug page whose words
 # match a kitchen question, and the clinic's practical page (parking, appointments).
@@ -25,19 +24,12 @@ SCOPE_PAGES = Path(__file__).resolve().parent / "data" / "scope_corpus"
 TEAM_SETS = ROOT / "benchmarks" / "scope"
 
 
-def read_lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")]
-
-
 @pytest.fixture(scope="module")
 def broad_assistant(tmp_path_factory, embedder) -> Assistant:
-    corpus = tmp_path_factory.mktemp("broad") / "corpus"
-    corpus.mkdir()
+    corpus = tmp_path_factory.mktemp("broad-corpus")
     for path in [*SEED_CORPUS.glob("*.txt"), *SCOPE_PAGES.glob("*.md")]:
         shutil.copy(path, corpus)
-    settings = Settings(corpus_dir=corpus, index_dir=corpus.parent / "index")
-    build_index(settings, embedder=embedder)
+    settings, _ = build_test_index(tmp_path_factory, "broad", corpus, embedder)
     return Assistant.load(settings, embedder=embedder)
 
 
@@ -49,42 +41,24 @@ def test_an_everyday_question_is_declined_even_when_a_page_matches_its_words(bro
     assert answer.notices == (NO_ANSWER,)
 
 
-@pytest.mark.parametrize("question", [
-    "Can sodium bicarbonate relieve heartburn?",
-    "Can I rinse my mouth with baking soda for mouth sores from chemo?",
+@pytest.mark.parametrize("question, page", [
+    ("Can sodium bicarbonate relieve heartburn?", "sodium-bicarbonate.md"),
+    ("Can I rinse my mouth with baking soda for mouth sores from chemo?", "sodium-bicarbonate.md"),
+    # The practical side of being a patient is the clinic's subject too.
+    ("Where do I park when I come for chemotherapy?", "visiting-the-clinic.md"),
+    ("How do I cancel my appointment?", "visiting-the-clinic.md"),
+    ("Can my husband come with me to my appointments?", "visiting-the-clinic.md"),
 ])
-def test_the_same_page_answers_health_questions(broad_assistant, question):
+def test_health_and_practical_questions_are_answered_from_their_page(broad_assistant, question, page):
     answer = broad_assistant.ask(question)
     assert not answer.abstained
-    assert answer.passages[0].doc_id == "sodium-bicarbonate.md"
-
-
-@pytest.mark.parametrize("question", [
-    "Where do I park when I come for chemotherapy?",
-    "How do I cancel my appointment?",
-    "Can my husband come with me to my appointments?",
-])
-def test_practical_questions_about_the_clinic_are_answered_from_its_page(broad_assistant, question):
-    answer = broad_assistant.ask(question)
-    assert not answer.abstained
-    assert answer.passages[0].doc_id == "visiting-the-clinic.md"
-
-
-@pytest.mark.parametrize("question", [
-    "How should I train for my first half marathon?",
-    "What is the best way to get rid of mold on a bathroom ceiling?",
-    "Do I need a visa to visit Japan?",
-    "Why is my laptop battery draining so fast?",
-])
-def test_everyday_questions_get_an_honest_no_on_the_seed_corpus(seed_assistant, question):
-    answer = seed_assistant.ask(question)
-    assert answer.abstained and answer.passages == () and answer.notices == (NO_ANSWER,)
+    assert answer.passages[0].doc_id == page
 
 
 def test_no_in_scope_question_of_the_teams_sets_is_called_everyday(seed_assistant, embedder):
     questions = [*read_lines(ROOT / "benchmarks" / "seed_questions.txt"),
                  *read_lines(TEAM_SETS / "tuning_in_scope.txt"), *read_lines(TEAM_SETS / "heldout_in_scope.txt")]
-    margins = embedder.encode(questions) @ seed_assistant.topic_check.weights + seed_assistant.topic_check.bias
+    margins = seed_assistant.topic_check.everyday_margin(embedder.encode(questions))
     assert [q for q, m in zip(questions, margins) if m > 0] == []
 
 
@@ -95,7 +69,7 @@ def test_the_teams_held_out_off_topic_questions_are_called_everyday(seed_assista
 
 
 def test_stored_weights_were_learnt_from_the_examples_as_they_are(embedder):
-    stored = scope._read_weights(scope.WEIGHTS)
+    stored = scope.read_weights()
     assert stored is not None, "run: python -m assistant.scope"
     assert stored["examples"] == scope.examples_hash(), "scope_examples.txt changed: run python -m assistant.scope"
     assert stored["model"] == Settings().model_name

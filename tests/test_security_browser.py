@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from assistant.build import build_index
 from assistant.config import Settings
 from assistant.texts import DISCLAIMER
+from tests.conftest import build_test_index
 from tests.live_server import ClinicSite, clinic_page, needs_chromium, running_server
 
 pytestmark = needs_chromium
@@ -44,9 +44,7 @@ FETCH_FROM_PAGE = """async ([url, question]) => {
 
 @pytest.fixture(scope="module")
 def markup_settings(tmp_path_factory, embedder) -> Settings:
-    settings = Settings(corpus_dir=MARKUP_CORPUS, index_dir=tmp_path_factory.mktemp("markup") / "index")
-    build_index(settings, embedder=embedder)
-    return settings
+    return build_test_index(tmp_path_factory, "markup", MARKUP_CORPUS, embedder)[0]
 
 
 @pytest.fixture(scope="module")
