@@ -12,15 +12,17 @@ import logging
 import time
 from collections.abc import Sequence
 
+from assistant.index.store import IndexNotReady, check_dimension, load_index
+from assistant.records.gaps import GapsLog
+from assistant.safety.escalation import escalation_notices
+from assistant.safety.rules import assess_message, load_rules
+from assistant.search.followup import standalone_query
+from assistant.search.retrieve import Retriever
+from assistant.search.scope import TopicCheck
+from assistant.search.selection import choose_passages
+
 from . import texts
 from .config import Settings
-from .followup import standalone_query
-from .gaps import GapsLog
-from .safety import assess_message, escalation_notices, load_rules
-from .retrieve import Retriever
-from .scope import TopicCheck
-from .selection import choose_passages
-from .store import IndexNotReady, check_dimension, load_index
 from .timing import StageClock
 from .types import Answer, Hit, Passage
 
@@ -49,7 +51,7 @@ class Assistant:
     @classmethod
     def load(cls, settings: Settings, *, embedder=None) -> "Assistant":
         """Load the index and the model (or reuse `embedder`). Raises IndexNotReady with the fix."""
-        from .embed import Embedder
+        from assistant.index.embed import Embedder
 
         # The index first: a missing or mismatched one is reported before the slow model load.
         index = load_index(settings.index_dir, model_name=settings.model_name)

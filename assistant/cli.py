@@ -35,9 +35,10 @@ def _fail_cleanly(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        from .embed import ModelNotFound
+        from assistant.index.embed import ModelNotFound
+        from assistant.index.store import IndexNotReady
+
         from .evaluate import DatasetError
-        from .store import IndexNotReady
 
         try:
             return function(*args, **kwargs)
@@ -88,11 +89,11 @@ def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, c
       clinic-assistant build
       clinic-assistant build --full --check corpus/checks.tsv
     """
-    from .build import build_index, index_is_stale
-    from .gate import CheckFileError, ChecksFailed, read_checks
-    from .load import CHECKS_FILE
-    from .lock import BuildLocked
-    from .progress import Progress
+    from assistant.documents.load import CHECKS_FILE
+    from assistant.lifecycle.build import build_index, index_is_stale
+    from assistant.lifecycle.gate import CheckFileError, ChecksFailed, read_checks
+    from assistant.lifecycle.lock import BuildLocked
+    from assistant.lifecycle.progress import Progress
 
     settings = _settings(corpus, index)
     if if_stale and not index_is_stale(settings):
@@ -132,9 +133,9 @@ def rollback(index: Path | None) -> None:
     Example:
       clinic-assistant rollback
     """
-    from .lock import BuildLocked, build_lock
-    from .store import current_build, read_manifest
-    from .store import rollback as roll_back
+    from assistant.index.store import current_build, read_manifest
+    from assistant.index.store import rollback as roll_back
+    from assistant.lifecycle.lock import BuildLocked, build_lock
 
     settings = _settings(index=index)
     try:
@@ -242,7 +243,7 @@ def info(index: Path | None) -> None:
     Example:
       clinic-assistant info --index index
     """
-    from .store import read_manifest
+    from assistant.index.store import read_manifest
 
     settings = _settings(index=index)
     manifest = read_manifest(settings.index_dir)
@@ -269,7 +270,7 @@ def feedback(index: Path | None) -> None:
     Example:
       clinic-assistant feedback
     """
-    from .feedback import FeedbackStore
+    from assistant.records.feedback import FeedbackStore
 
     settings = _settings(index=index)
     votes = FeedbackStore(settings.resolved_feedback_db).summary()
@@ -294,7 +295,7 @@ def gaps(index: Path | None) -> None:
       GAPS_LOG=1 clinic-assistant serve
       clinic-assistant gaps
     """
-    from .gaps import GapsLog, group_questions
+    from assistant.records.gaps import GapsLog, group_questions
 
     settings = _settings(index=index)
     entries = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days).entries()
@@ -302,7 +303,7 @@ def gaps(index: Path | None) -> None:
         state = "" if settings.gaps_log else " (GAPS_LOG is off: questions are not kept)"
         click.echo(f"No unanswered questions in the last {settings.gaps_retention_days} days{state}.")
         return
-    from .embed import Embedder
+    from assistant.index.embed import Embedder
 
     embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
     for group in group_questions(entries, embedder):

@@ -125,15 +125,15 @@ class Settings:
     # off, for load tests. Someone typing and reading answers asks a few a minute; 20 leaves room
     # for several people behind one address (a clinic's Wi-Fi) and stops a script at one per 3 s.
     rate_limit_per_minute: int = 20
-    # Shown on the urgent card (assistant/safety.py). Without EMERGENCY_NUMBER the card says
+    # Shown on the urgent card (assistant/safety/escalation.py). Without EMERGENCY_NUMBER the card says
     # "call your local emergency number", which is right in every country.
     urgent_phone: str | None = None  # the clinic's urgent line
     emergency_number: str | None = None  # e.g. "999", "112"
     crisis_line: str | None = None  # for thoughts of suicide or self-harm, e.g. "Samaritans on 116 123"
-    # Thumbs up/down votes (assistant/feedback.py): document ids only. None: index/feedback.sqlite,
+    # Thumbs up/down votes (assistant/records/feedback.py): document ids only. None: index/feedback.sqlite,
     # beside builds/ (which builds prune), in a folder git already ignores.
     feedback_db: Path | None = None
-    # GAPS_LOG=1 keeps the text of questions the documents did not answer (assistant/gaps.py), for
+    # GAPS_LOG=1 keeps the text of questions the documents did not answer (assistant/records/gaps.py), for
     # staff to see what is missing. Off by default: that text is patient data. None: index/gaps.sqlite.
     gaps_log: bool = False
     gaps_db: Path | None = None

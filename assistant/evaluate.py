@@ -9,7 +9,7 @@ A dataset folder holds
 The documents are chunked, embedded and stored by `build.build_documents` into a temporary
 index, and every question goes through `Assistant.respond`, as a patient's would.
 
-The text of docs.jsonl is *not* put through clean.py: it is already the article, while the
+The text of docs.jsonl is *not* put through documents/clean.py: it is already the article, while the
 cleaner's rules are for saved web pages and read some article text as page furniture. On the
 dev sets they would drop 8% of the text of medquad_cancergov and 20% of mediqa_qa, emptying 330
 of its 2,397 answer passages (short lists look like menus, first-person sentences like reader
@@ -126,9 +126,10 @@ def _percentile(values: list[float], share: float) -> float:
 def evaluate(dataset_dir: Path, settings: Settings, *, out_of_scope: Path | None = None, embedder=None,
              progress=lambda message: None) -> dict:
     """Index the dataset in a temporary folder, ask every question, return the figures."""
+    from assistant.index.embed import Embedder
+    from assistant.lifecycle.build import build_documents
+
     from .answer import Assistant
-    from .build import build_documents
-    from .embed import Embedder
 
     dataset = load_dataset(dataset_dir)
     off_topic = _off_topic_questions(out_of_scope) if out_of_scope else []

@@ -36,7 +36,7 @@ EXAMPLE_QUESTIONS = (
     "Can metastases be treated?",
 )
 
-# The escalation card (assistant/safety.py decides when). The emergency wording never depends on the rule that
+# The escalation card (assistant/safety/escalation.py decides when). The emergency wording never depends on the rule that
 # fired: one card, so no message can get a weaker version of it.
 
 URGENT_CARD = (

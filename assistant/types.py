@@ -59,7 +59,7 @@ class Hit:
     """A chunk found for a query, with how it was found."""
 
     chunk: Chunk
-    score: float  # relevance to the query; higher is better (see retrieve.py for the formula)
+    score: float  # relevance to the query; higher is better (see search/retrieve.py for the formula)
     cosine: float = 0.0  # cosine of query and passage vectors, the meaning part of the score
     lexical_share: float = 0.0  # BM25 / its ceiling for the query (0..1), the keyword part
     dense_rank: int | None = None  # 1-based rank in the vector search, None if not found there

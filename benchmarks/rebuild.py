@@ -132,8 +132,8 @@ def main() -> None:
     seconds, out = build(corpus, index)
     print(f"one doc changed:   {seconds:6.1f} s wall  | {out.splitlines()[0]}")
 
-    from assistant.lexical import write_lexical_index
-    from assistant.store import load_index
+    from assistant.index.lexical import write_lexical_index
+    from assistant.index.store import load_index
 
     chunks = load_index(index, model_name=manifest["model"]["name"]).chunks
     started = time.perf_counter()

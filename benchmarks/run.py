@@ -18,7 +18,8 @@ Per size, in this order:
    sustained (--sustain seconds), a surge of 200 at once, its peak memory;
 7. the index's size on disk.
 
---code DIR measures another checkout with the same corpora and questions, e.g. the commit before:
+--code DIR measures another checkout with the same corpora and questions (one with the stage folders,
+assistant/index/ and the rest: its modules are imported by those paths), e.g. the commit before:
 `git worktree add /tmp/before HEAD~1`, then `--code /tmp/before --work /tmp/bench-before`.
 WORK defaults to BENCH_WORK or /tmp/clinic-bench. Every timing is a median over rounds. Prints
 markdown tables; --out writes the figures as JSON after each size, so a crash keeps the finished
@@ -46,10 +47,9 @@ import threading
 import time
 from pathlib import Path
 
+import corpora  # benchmarks/corpora.py: a script's own folder is first on sys.path
 import httpx
 import numpy as np
-
-import corpora  # benchmarks/corpora.py: a script's own folder is first on sys.path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -176,7 +176,7 @@ def sample_texts(index: Path) -> dict[str, list[str]]:
     reads them, their highlight sentences, and their distinct titles."""
     from dataclasses import fields
 
-    from assistant.build import embedding_text
+    from assistant.lifecycle.build import embedding_text
     from assistant.types import Chunk
 
     folder = (index / "current").resolve()
@@ -197,7 +197,7 @@ def raw_encoding(index: Path, built: dict) -> dict:
     """Texts per second the model encodes on two threads and nothing else, per kind of text, and
     what the build's own texts would take at those rates: the ceiling a build can approach."""
     from assistant.config import Settings
-    from assistant.embed import Embedder
+    from assistant.index.embed import Embedder
 
     texts = sample_texts(index)
     embedder = Embedder(Settings.from_env().resolved_model_path, threads=2)
@@ -285,7 +285,7 @@ def recall_at_10(vector_index, queries: np.ndarray) -> float | str:
     """Mean share of the exact 10 nearest passages the served index finds; "exact" for a flat index."""
     if type(vector_index).__name__.startswith("IndexFlat"):
         return "exact"
-    from assistant import store
+    from assistant.index import store
 
     vectors = store.all_vectors(vector_index)
     k = min(10, len(vectors))

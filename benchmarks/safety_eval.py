@@ -1,4 +1,4 @@
-"""Measure the clinical safety check (assistant/safety.py + assistant/safety_rules.txt).
+"""Measure the clinical safety check (assistant/safety/rules.py + assistant/safety/rules.txt).
 
     python benchmarks/safety_eval.py            # the figures
     python benchmarks/safety_eval.py --show     # and every miss and false alarm, with the rules that fired
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.safety import SafetyRules, assess_message, load_rules  # noqa: E402
+from assistant.safety.rules import SafetyRules, assess_message, load_rules  # noqa: E402
 
 SETS = ROOT / "tests" / "data" / "safety"
 DEV_EVAL = ROOT.parent / "shared" / "eval" / "dev"

@@ -1,4 +1,4 @@
-"""Measure the topic check (assistant/scope.py): which questions it places on the everyday side.
+"""Measure the topic check (assistant/search/scope.py): which questions it places on the everyday side.
 
     python benchmarks/scope_eval.py           # the figures
     python benchmarks/scope_eval.py --show    # and every question on the wrong side, with its margin
@@ -25,10 +25,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.config import Settings  # noqa: E402
-from assistant.embed import Embedder  # noqa: E402
-from assistant.scope import TopicCheck, read_examples  # noqa: E402
 from safety_eval import read_messages  # noqa: E402  (this script's folder is on sys.path)
+
+from assistant.config import Settings  # noqa: E402
+from assistant.index.embed import Embedder  # noqa: E402
+from assistant.search.scope import TopicCheck, read_examples  # noqa: E402
 
 DEV_EVAL = ROOT.parent / "shared" / "eval" / "dev"
 TEAM_SETS = ROOT / "benchmarks" / "scope"

@@ -20,7 +20,13 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from assistant.config import Settings  # noqa: E402
-from tests.live_server import CHROMIUM, CHROMIUM_ARGS, ClinicSite, clinic_page, running_server  # noqa: E402
+from tests.live_server import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ClinicSite,
+    clinic_page,
+    running_server,
+)
 
 # Times the click and the launcher's "ready" in the page itself, free of the driver's delays.
 STOPWATCH = """

@@ -13,8 +13,8 @@ import pytest
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-from assistant.build import BuildReport, build_index  # noqa: E402
 from assistant.config import Settings  # noqa: E402
+from assistant.lifecycle.build import BuildReport, build_index  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CORPUS = ROOT / "corpus"
@@ -30,7 +30,7 @@ def read_lines(path: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from assistant.embed import Embedder
+    from assistant.index.embed import Embedder
 
     settings = Settings()
     return Embedder(settings.resolved_model_path, threads=settings.query_threads)

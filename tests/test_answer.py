@@ -80,7 +80,7 @@ def test_the_highlight_is_a_sentence_of_the_passage(seed_assistant):
 
 
 def test_numbered_list_items_stay_whole_and_render_as_text():
-    from assistant.chunk import sentence_spans
+    from assistant.documents.chunk import sentence_spans
     from assistant.render import escape_text
 
     text = "Options:\n5. Radiotherapy shrinks deposits. It eases pain.\n6. Surgery removes single deposits."

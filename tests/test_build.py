@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from assistant.chunk import chunk_document, tokenizer_counter
 from assistant.config import Settings
-from assistant.load import load_corpus
-from assistant.store import current_build
+from assistant.documents.chunk import chunk_document, tokenizer_counter
+from assistant.documents.load import load_corpus
+from assistant.index.store import current_build
 
 from .conftest import SEED_CORPUS, TINY_CORPUS
 
@@ -72,7 +72,7 @@ def test_a_page_that_repeats_its_content_is_indexed_once(embedder, tmp_path):
     corpus.mkdir()
     (corpus / "twice.txt").write_text(page + "\n\n" + page, encoding="utf-8")
     (corpus / "once.txt").write_text(page, encoding="utf-8")
-    from assistant.build import build_index
+    from assistant.lifecycle.build import build_index
 
     report = build_index(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=embedder)
     chunks = {d.id: d.chunks for d in report.documents}

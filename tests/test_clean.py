@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from assistant.clean import clean_text, derive_title
+from assistant.documents.clean import clean_text, derive_title
 
 from .conftest import SEED_CORPUS
 

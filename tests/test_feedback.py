@@ -11,9 +11,15 @@ from click.testing import CliRunner
 from playwright.sync_api import expect
 
 from assistant.cli import main
-from assistant.feedback import FeedbackError, FeedbackStore
+from assistant.records.feedback import FeedbackError, FeedbackStore
 from assistant.texts import DISCLAIMER
-from tests.live_server import LoopbackOnly, axe_violations, chromium_context, needs_chromium, running_server
+from tests.live_server import (
+    LoopbackOnly,
+    axe_violations,
+    chromium_context,
+    needs_chromium,
+    running_server,
+)
 
 QUESTION = "Where does breast cancer usually spread?"
 BOT_MESSAGE = '[data-testid="bot"]'

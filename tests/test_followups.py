@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from assistant.followup import standalone_query
 from assistant.render import render_markdown
+from assistant.search.followup import standalone_query
 
 
 def _user(text: str) -> dict:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from assistant.answer import Assistant
 from assistant.cli import main
 from assistant.config import Settings
-from assistant.gaps import Gap, GapsLog, group_questions
+from assistant.records.gaps import Gap, GapsLog, group_questions
 
 DAY0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 # Two missing topics, each in wordings that share few words ("plane", "flying", "flight"), so

@@ -11,7 +11,12 @@ import pytest
 
 from assistant.config import Settings
 from assistant.texts import DISCLAIMER, SERVICE_ERROR
-from tests.live_server import FailingAssistant, assert_clean_error, assert_nothing_leaks, running_server
+from tests.live_server import (
+    FailingAssistant,
+    assert_clean_error,
+    assert_nothing_leaks,
+    running_server,
+)
 from ui.app import API_MAX_BODY, serve
 
 BREAST_CANCER = "Where does breast cancer usually spread?"

@@ -20,7 +20,13 @@ from playwright.sync_api import expect
 
 from assistant.texts import DISCLAIMER
 from tests.conftest import ROOT
-from tests.live_server import FailingAssistant, LoopbackOnly, chromium_context, needs_chromium, running_server
+from tests.live_server import (
+    FailingAssistant,
+    LoopbackOnly,
+    chromium_context,
+    needs_chromium,
+    running_server,
+)
 
 ANSWER_MS = 60_000
 # Folders of this checkout that are not written by the service: git's, and installed test tools.

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.answer import Assistant
-from assistant.build import build_index
 from assistant.cli import main
 from assistant.config import Settings
-from assistant.gate import Check, ChecksFailed, failed_checks, read_checks
-from assistant.load import CHECKS_FILE
-from assistant.lock import build_lock
-from assistant.store import all_vectors, current_build, load_index
+from assistant.documents.load import CHECKS_FILE
+from assistant.index.store import all_vectors, current_build, load_index
+from assistant.lifecycle.build import build_index
+from assistant.lifecycle.gate import Check, ChecksFailed, failed_checks, read_checks
+from assistant.lifecycle.lock import build_lock
 
 from .conftest import SEED_CORPUS, TINY_CORPUS
 

@@ -17,9 +17,9 @@ import time
 import httpx
 
 from assistant.answer import Assistant
-from assistant.build import build_index
 from assistant.config import Settings
-from assistant.store import current_build
+from assistant.index.store import current_build
+from assistant.lifecycle.build import build_index
 
 from .conftest import ROOT, SEED_CORPUS, TINY_CORPUS
 from .live_server import running_server

@@ -7,10 +7,22 @@ import sqlite3
 
 import pytest
 
-from assistant.lexical import TITLE_WEIGHT, TOKENIZER, LexicalIndex, query_terms, write_lexical_index
+from assistant.index.lexical import (
+    TITLE_WEIGHT,
+    TOKENIZER,
+    LexicalIndex,
+    query_terms,
+    write_lexical_index,
+)
+from assistant.index.store import (
+    LEXICAL,
+    IndexNotReady,
+    current_build,
+    load_index,
+    publish,
+)
 from assistant.render import render_markdown
-from assistant.selection import choose_passages
-from assistant.store import LEXICAL, IndexNotReady, current_build, load_index, publish
+from assistant.search.selection import choose_passages
 from assistant.texts import NO_ANSWER
 
 
@@ -31,7 +43,7 @@ def test_keyword_matching_is_stemmed(seed_settings):
 
 def test_keyword_scores_are_fts5s_own_bm25(seed_assistant, tmp_path):
     # The reference: an FTS5 table of the same passages, asked with its bm25() function, as the
-    # keyword search did before it read postings (lexical.py).
+    # keyword search did before it read postings (assistant/index/lexical.py).
     chunks = seed_assistant.retriever.index.chunks
     lexical = seed_assistant.retriever.index.lexical
     reference = sqlite3.connect(":memory:")
@@ -118,7 +130,7 @@ def test_shown_passages_never_repeat_a_key_sentence(seed_assistant):
     "Who won the football match last night?",
     "How do I replace the brake pads on my car?",
     "What is the capital of Australia?",
-    # Everyday questions, declined by the topic check too (scope.py)
+    # Everyday questions, declined by the topic check too (assistant/search/scope.py)
     "How should I train for my first half marathon?",
     "What is the best way to get rid of mold on a bathroom ceiling?",
     "Do I need a visa to visit Japan?",

@@ -1,6 +1,6 @@
 """The clinical safety check: urgent messages found, questions left alone, decisions flagged.
 
-No model and no index: the check is the rule file and assistant/safety.py alone. The message
+No model and no index: the check is the rule file and assistant/safety/ alone. The message
 sets are in tests/data/safety/: *.txt were used to write the rules, heldout_*.txt were written
 after the rules were frozen (benchmarks/safety_eval.py prints the same figures).
 """
@@ -13,13 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from assistant.safety import (
-    RulesError,
-    SafetyRules,
-    assess_message,
-    escalation_notices,
-    load_rules,
-)
+from assistant.safety.escalation import escalation_notices
+from assistant.safety.rules import RulesError, SafetyRules, assess_message, load_rules
 from assistant.texts import EMERGENCY_DEFAULT, PERSONAL_DECISION
 from tests.conftest import read_lines
 

@@ -1,4 +1,4 @@
-"""The topic check (assistant/scope.py): everyday questions are declined even when a page matches
+"""The topic check (assistant/search/scope.py): everyday questions are declined even when a page matches
 their words; health questions, and practical ones about the clinic, are not."""
 
 from __future__ import annotations
@@ -10,11 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import scope
 from assistant.answer import Assistant
 from assistant.config import Settings
-from assistant.scope import ExamplesError, TopicCheck, fit_logistic, read_examples
-from assistant.selection import MIN_ANSWER_SCORE
+from assistant.search import scope
+from assistant.search.scope import (
+    ExamplesError,
+    TopicCheck,
+    fit_logistic,
+    read_examples,
+)
+from assistant.search.selection import MIN_ANSWER_SCORE
 from assistant.texts import NO_ANSWER
 from tests.conftest import ROOT, SEED_CORPUS, build_test_index, read_lines
 
@@ -70,8 +75,8 @@ def test_the_teams_held_out_off_topic_questions_are_called_everyday(seed_assista
 
 def test_stored_weights_were_learnt_from_the_examples_as_they_are(embedder):
     stored = scope.read_weights()
-    assert stored is not None, "run: python -m assistant.scope"
-    assert stored["examples"] == scope.examples_hash(), "scope_examples.txt changed: run python -m assistant.scope"
+    assert stored is not None, "run: python -m assistant.search.scope"
+    assert stored["examples"] == scope.examples_hash(), "scope_examples.txt changed: run python -m assistant.search.scope"
     assert stored["model"] == Settings().model_name
     weights, bias = scope.learn(embedder)
     assert np.allclose(stored["weights"], weights, atol=1e-3) and abs(stored["bias"] - bias) < 1e-3

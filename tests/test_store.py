@@ -9,10 +9,15 @@ import faiss
 import numpy as np
 import pytest
 
-from assistant import store
 from assistant.answer import Assistant
 from assistant.config import Settings
-from assistant.store import IndexMismatch, IndexNotReady, current_build, load_index
+from assistant.index import store
+from assistant.index.store import (
+    IndexMismatch,
+    IndexNotReady,
+    current_build,
+    load_index,
+)
 
 
 def test_a_reloaded_index_gives_identical_results(seed_settings, seed_assistant, embedder):

@@ -28,17 +28,17 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from assistant import texts
 from assistant.answer import Assistant
-from assistant.live import LiveAssistant
 from assistant.config import Settings
-from assistant.embed import ModelNotFound
-from assistant.feedback import FeedbackError, FeedbackStore
+from assistant.index.embed import ModelNotFound
+from assistant.index.store import IndexNotReady
+from assistant.lifecycle.live import LiveAssistant
+from assistant.records.feedback import FeedbackError, FeedbackStore
 from assistant.render import answer_to_dict
-from assistant.store import IndexNotReady
 from assistant.texts import EMPTY_QUESTION, SERVICE_ERROR
 
 from . import security
-from .chat import CHAT_CSS, build_chat
 from .answer_queue import BUSY_RETRY_SECONDS, SerialAssistant, ServerBusy
+from .chat import CHAT_CSS, build_chat
 from .errors import error_response
 from .ratelimit import RateLimiter
 from .widget import WIDGET_CSS, WIDGET_PATH, add_widget

@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from assistant import texts
-from assistant.feedback import FeedbackStore
+from assistant.records.feedback import FeedbackStore
 from assistant.render import render_markdown, render_notice
 from assistant.texts import DISCLAIMER, EMPTY_QUESTION, EXAMPLE_QUESTIONS, SERVICE_ERROR
 from assistant.types import Answer

@@ -34,7 +34,7 @@ MODEL_PATH points at another model) they are learnt again at start-up, which enc
 examples (about 0.8 s on one thread).
 
 Entry points: `TopicCheck.load(embedder, model_name)`, then `check.is_everyday(vector)`;
-`python -m assistant.scope` refreshes scope_weights.npz.
+`python -m assistant.search.scope` refreshes scope_weights.npz.
 """
 
 from __future__ import annotations
@@ -152,8 +152,8 @@ def write_weights(embedder, model_name: str, *, examples: Path = EXAMPLES, path:
 
 
 if __name__ == "__main__":
-    from .config import Settings
-    from .embed import Embedder
+    from assistant.config import Settings
+    from assistant.index.embed import Embedder
 
     settings = Settings.from_env()
     write_weights(Embedder(settings.resolved_model_path), settings.model_name)

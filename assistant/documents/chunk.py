@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from assistant.types import Chunk, Document
+
 from .clean import SENTENCE_SPLIT
-from .types import Chunk, Document
 
 TokenCounter = Callable[[str], int]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .lexical import STOPWORDS
+from assistant.index.lexical import STOPWORDS
 
 # Words that name what is asked about a subject, not the subject (MedQuAD's question types:
 # information, causes, symptoms, tests, treatment, outlook, stages, risk, prevention, ...).

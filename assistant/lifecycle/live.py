@@ -17,10 +17,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from .answer import Assistant
-from .config import Settings
-from .store import IndexNotReady, current_build
-from .types import Answer
+from assistant.answer import Assistant
+from assistant.config import Settings
+from assistant.index.store import IndexNotReady, current_build
+from assistant.types import Answer
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""Clinical safety check: does a message describe a possible emergency happening now?
+"""The clinician-readable rule file: does a message describe a possible emergency happening now?
 
-Entry point: `assess_message(text) -> SafetyAssessment`, run before every search; then
-`escalation_notices(assessment, settings)` gives the fixed texts to show before any passage.
+Entry point: `assess_message(text) -> SafetyAssessment`, run before every search
+(escalation.py then turns the assessment into the fixed texts shown before any passage).
 
-The knowledge lives in `safety_rules.txt`, a plain-text file that clinicians read, review and
+The knowledge lives in `rules.txt` beside this module, a plain-text file that clinicians read, review and
 extend (its header explains the format). This module only reads that file and applies it: it
 finds the file's phrases in a message (whole words, with one-letter typos allowed in longer
 words), then decides from the cue words around each phrase whether it is happening now to the
@@ -21,14 +21,11 @@ from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
-from . import texts
-
 __all__ = [
     "SafetyAssessment",
     "RulesError",
     "SafetyRules",
     "assess_message",
-    "escalation_notices",
     "load_rules",
 ]
 
@@ -36,7 +33,7 @@ __all__ = [
 SELF_HARM = "self_harm"
 
 
-DEFAULT_RULES_PATH = Path(str(files("assistant") / "safety_rules.txt"))
+DEFAULT_RULES_PATH = Path(str(files("assistant.safety") / "rules.txt"))
 
 # The [cues] lists every rule file must define; their roles are described in its header.
 # These decide how a phrase is read ("happening now" or not) ...
@@ -575,36 +572,3 @@ def load_rules(path: Path = DEFAULT_RULES_PATH) -> SafetyRules:
 def assess_message(text: str, rules: SafetyRules | None = None) -> SafetyAssessment:
     """Is this message a possible emergency happening now, or a personal treatment decision?"""
     return (rules or load_rules()).assess(text)
-
-
-def escalation_notices(assessment: SafetyAssessment, settings) -> tuple[str, ...]:
-    """The fixed texts to show before any passage, first to last.
-
-    `settings` needs `emergency_number`, `urgent_phone` and `crisis_line` (each may be None or
-    absent); the emergency wording is always there, with or without a number.
-    """
-    emergency_number = getattr(settings, "emergency_number", None)
-    urgent_phone = getattr(settings, "urgent_phone", None)
-    crisis_line = getattr(settings, "crisis_line", None)
-    emergency = (
-        texts.EMERGENCY_WITH_NUMBER.format(number=emergency_number) if emergency_number else texts.EMERGENCY_DEFAULT
-    )
-    notices: list[str] = []
-    if assessment.self_harm:
-        if crisis_line:
-            action = texts.CRISIS_OR_EMERGENCY.format(crisis_line=crisis_line, emergency=emergency)
-        elif urgent_phone:
-            action = texts.EMERGENCY_OR_CLINIC.format(emergency=emergency, phone=urgent_phone)
-        else:
-            action = texts.EMERGENCY_OR_TEAM.format(emergency=emergency)
-        notices.append(texts.SELF_HARM_CARD.format(action=action))
-    if any(situation != SELF_HARM for situation in assessment.situations):  # a bodily emergency
-        action = (
-            texts.CLINIC_OR_EMERGENCY.format(phone=urgent_phone, emergency=emergency)
-            if urgent_phone
-            else texts.EMERGENCY_NOW.format(emergency=emergency)
-        )
-        notices.append(texts.URGENT_CARD.format(action=action))
-    if assessment.personal_decision:
-        notices.append(texts.PERSONAL_DECISION)
-    return tuple(notices)

@@ -30,7 +30,7 @@ benchmarks/run.py; at least 0.98 is the bar). Below APPROXIMATE_FROM passages ex
 under 5 ms and is kept.
 
 The previous build is kept for rollback; older ones are removed. Leftovers of killed builds
-are removed by the next build, which knows they are dead because it holds the build lock (lock.py).
+are removed by the next build, which knows they are dead because it holds the build lock (lifecycle/lock.py).
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ from typing import Any
 
 import numpy as np
 
+from assistant.types import Chunk
+
 from .lexical import LexicalIndex, write_lexical_index
 from .quantized import Int8Vectors
-from .types import Chunk
 
 # 2: the lexical index and the title vectors joined the folder; a version-1 index is rebuilt
 # (build --if-stale sees the old version and rebuilds). 3: sentence vectors int8 in a .npz,

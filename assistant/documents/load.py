@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from assistant.types import Document
+
 from .clean import CleanedText, clean_text, derive_title
-from .types import Document
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 SOURCES_FILE = "sources.csv"
-CHECKS_FILE = "checks.tsv"  # the questions the index must keep answering (gate.py)
+CHECKS_FILE = "checks.tsv"  # the questions the index must keep answering (lifecycle/gate.py)
 # Files in corpus/ that describe the corpus rather than being part of it.
 NOT_DOCUMENTS = {SOURCES_FILE, CHECKS_FILE, "README.md"}
 

@@ -16,7 +16,7 @@ the passage vectors and of the keyword index), fused by adding them:
 - The title cosine lifts every passage of the page whose subject the question names
   ("polycystic kidneys" -> the page "Polycystic kidney disease"), which the passage vector,
   200 word pieces of text behind the title, blurs.
-- The BM25 share (lexical.py, 0..1) carries exact terms, the title and section heading weighed
+- The BM25 share (index/lexical.py, 0..1) carries exact terms, the title and section heading weighed
   ten times: "Adult Non-Hodgkin Lymphoma" must not give "Adult Hodgkin Lymphoma", whose
   vectors are close.
 
@@ -62,9 +62,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .store import StoredIndex, all_vectors
-from .timing import StageClock
-from .types import Hit
+from assistant.index.store import StoredIndex, all_vectors
+from assistant.timing import StageClock
+from assistant.types import Hit
 
 # How many passages each search hands to the fusion. The fused top 10 comes from the top 100
 # of one list or the other: a passage outside both would need a cosine within 0.4 of the best
@@ -82,7 +82,7 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self._chunk_vectors = all_vectors(index.vectors)  # for exact rescoring of the candidates
-        self._sentence_vectors = index.sentence_vectors  # int8, quantized.py
+        self._sentence_vectors = index.sentence_vectors  # int8, index/quantized.py
         sentences = index.sentences
         owner = sentences[:, 0] if len(sentences) else np.zeros(0, dtype=np.int32)
         # Sentences are stored grouped by passage: passage i owns rows first[i]:first[i + 1].
@@ -96,7 +96,7 @@ class Retriever:
 
     def search(self, query: str, k: int = 10, *, clock: StageClock | None = None) -> list[Hit]:
         """The `k` best passages for `query`, best first, each with its key sentence.
-        `clock`: charged with the time of each stage (timing.py)."""
+        `clock`: charged with the time of each stage (assistant/timing.py)."""
         clock = clock or StageClock(None)
         return self.search_vector(query, self.encode(query, clock=clock), k, clock=clock)
 

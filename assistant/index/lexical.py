@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .types import Chunk
+from assistant.types import Chunk
 
 # Porter stemming on top of unicode61 word splitting; accents folded ("métastase" = "metastase").
 TOKENIZER = "porter unicode61 remove_diacritics 2"
@@ -37,7 +37,7 @@ TOKENIZER = "porter unicode61 remove_diacritics 2"
 # BM25 counts a word in the title column (the document title and the section heading) this many
 # times over. A title names what the whole passage is about: on medquad_cancergov, where titles
 # are cancer names, nDCG@10 of the fused search rose from 0.771 with weight 1 to 0.820 with 10
-# (retrieve.py); 20 and 30 gave the same within 0.005.
+# (search/retrieve.py); 20 and 30 gave the same within 0.005.
 TITLE_WEIGHT = 10.0
 
 # FTS5's fixed BM25 parameters.

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from assistant.types import Hit
+
 from .retrieve import Retriever
-from .types import Hit
 
 # --- answers or not -------------------------------------------------------------------------
 # A hit is shown only when its fused score (retrieve.py) reaches MIN_ANSWER_SCORE; when the best
@@ -34,7 +35,7 @@ from .types import Hit
 # be separated completely by how well the best passage matches: liveqa_medquad holds a drug page
 # on sodium bicarbonate, and "What is the difference between baking soda and baking powder?"
 # scores 0.88 there; mold and marathon training (0.54, 0.52) also pass its threshold. Those are
-# declined by the topic check (scope.py, in answer.py), which looks at the question alone.
+# declined by the topic check (scope.py, in assistant/answer.py), which looks at the question alone.
 MIN_ANSWER_SCORE = 0.51
 
 # --- repeats ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ vector stale: the build is then a full one, and the report says why.
 
 A file that cannot be used is reported by name and skipped; the build goes on. The build holds
 the index folder's lock (lock.py), writes beside the served build and publishes with one atomic
-swap (store.py): a build that fails, is killed or fills the disk leaves the served index as it
+swap (index/store.py): a build that fails, is killed or fills the disk leaves the served index as it
 was, and the next build removes what it left.
 """
 
@@ -24,13 +24,26 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
-from .chunk import REPEATED_SHARE, chunk_document, sentence_spans, tokenizer_counter
-from .config import Settings
-from .load import Skipped, UnusableFile, content_hash, corpus_files, load_document, read_sources
+from assistant.config import Settings
+from assistant.documents.chunk import (
+    REPEATED_SHARE,
+    chunk_document,
+    sentence_spans,
+    tokenizer_counter,
+)
+from assistant.documents.load import (
+    Skipped,
+    UnusableFile,
+    content_hash,
+    corpus_files,
+    load_document,
+    read_sources,
+)
+from assistant.index import store
+from assistant.types import Chunk, Document
+
 from .lock import build_lock
 from .progress import Progress
-from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +275,7 @@ def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous
                 origin.extend([-1] * len(fresh))
         needs_model = any(r < 0 for r in origin) or bool(checks)
         if embedder is None and needs_model:
-            from .embed import Embedder
+            from assistant.index.embed import Embedder
 
             embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
         dimension = embedder.dimension if embedder is not None else previous.vectors.shape[1]
@@ -359,10 +372,11 @@ def _reused_sentence(previous: _Previous | None, old_row: int, start: int, end: 
 
 def _gate(settings: Settings, staging: Path, embedder, checks, check_source: str, progress: Progress) -> None:
     """Ask the staged build the check questions with the real Assistant; raise if one misses."""
-    from .answer import Assistant
+    from assistant.answer import Assistant
+    from assistant.search.retrieve import Retriever
+    from assistant.search.scope import TopicCheck
+
     from .gate import ChecksFailed, failed_checks
-    from .retrieve import Retriever
-    from .scope import TopicCheck
 
     staged = store.load_index(settings.index_dir, model_name=settings.model_name, dimension=embedder.dimension,
                               folder=staging)

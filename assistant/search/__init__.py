@@ -1,0 +1,7 @@
+"""Search: a question (+ the conversation) and a loaded index -> ranked hits, or a reason to decline.
+
+Takes the patient's message, the earlier turns and a `StoredIndex`; gives the standalone query
+(follow-ups rebuilt), the `Hit`s ranked by the fused score with each one's answering sentence,
+the passages worth showing (calibrated threshold, no repeats), and the topic check that
+declines questions about everyday life.
+"""
