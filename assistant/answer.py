@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from assistant.index.store import IndexNotReady, check_dimension, load_index
 from assistant.records.gaps import GapsLog
 from assistant.safety.escalation import escalation_notices
+from assistant.safety.learnt import UrgencyModel
 from assistant.safety.rules import assess_message, load_rules
+from assistant.safety.urgency import Urgency, combine
 from assistant.search.followup import standalone_query
 from assistant.search.retrieve import Retriever
 from assistant.search.scope import TopicCheck
@@ -38,11 +40,12 @@ SEARCH_DEPTH = 20
 class Assistant:
     """The loaded model and index, answering one message at a time."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, topic_check: TopicCheck, *,
-                 gaps: GapsLog | None = None) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, topic_check: TopicCheck,
+                 urgency_model: UrgencyModel, *, gaps: GapsLog | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.topic_check = topic_check
+        self.urgency_model = urgency_model
         # Here rather than in the ui: only respond() knows a message was searched and nothing
         # found, as opposed to refused for length or urgent; and the chat, the widget and the
         # API all pass through it.
@@ -60,7 +63,8 @@ class Assistant:
             embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
         check_dimension(index.manifest, embedder.dimension, settings.index_dir)
         gaps = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days) if settings.gaps_log else None
-        return cls(settings, Retriever(index, embedder), TopicCheck.load(embedder, settings.model_name), gaps=gaps)
+        return cls(settings, Retriever(index, embedder), TopicCheck.load(embedder, settings.model_name),
+                   UrgencyModel.load(embedder, settings.model_name), gaps=gaps)
 
     def health(self) -> dict:
         manifest = self.retriever.index.manifest
@@ -84,18 +88,26 @@ class Assistant:
         question = question.strip()
         if not question:
             return self._refusal(question, texts.EMPTY_QUESTION), []
-        # Before any search, on the patient's own words (even when too long to search); the
-        # slice bounds the work on a huge message.
+        # Before any search, on the patient's own words (even when too long to search): the rule
+        # file, then the learnt signal on the message's vector and its sentences' (one encoding).
+        # The slice bounds the rules' work on a huge message; the model reads its window only.
         safety = assess_message(question[: 4 * self.settings.max_question_chars])
-        cards = escalation_notices(safety, self.settings)
+        clock.lap("safety")
+        embedder = self.retriever.embedder
+        message_vector, sentences = embedder.encode_with_sentences(question[: 4 * self.settings.max_question_chars])
+        clock.lap("encode")
+        urgency = combine(safety, self.urgency_model.assess(message_vector, sentences))
+        cards = escalation_notices(urgency, self.settings)
         clock.lap("safety")
         if len(question) > self.settings.max_question_chars:
             refusal = texts.TOO_LONG.format(limit=self.settings.max_question_chars)
-            return self._refusal(question[: self.settings.max_question_chars], refusal,
-                                 urgent=safety.urgent, cards=cards), []
+            self._log_urgency(urgency)
+            return self._refusal(question[: self.settings.max_question_chars], refusal, urgency=urgency,
+                                 cards=cards), []
         query = standalone_query(question, history)
         clock.lap("follow-up")
-        vector = self.retriever.encode(query, clock=clock)
+        # The common case, no follow-up rewrite: the message's vector is the query's.
+        vector = message_vector if query == question else self.retriever.encode(query, clock=clock)
         hits = self.retriever.search_vector(query, vector, depth, clock=clock)
         # Searched even when off topic: `clinic-assistant eval` ranks the hits of every question.
         off_topic = self.topic_check.is_everyday(vector)
@@ -107,19 +119,28 @@ class Assistant:
             query=query,
             passages=passages,
             abstained=not passages,
-            urgent=safety.urgent,
+            urgent=urgency.urgent,
             notices=cards + ((texts.NO_ANSWER,) if not passages else ()),
             disclaimer=texts.DISCLAIMER,
+            urgency=urgency.level,
+            urgent_reason=urgency.reason,
         )
-        if answer.abstained and not answer.urgent and self.gaps is not None:
+        # Neither urgent nor possibly urgent messages are kept.
+        if answer.abstained and answer.urgency == "none" and self.gaps is not None:
             self._record_gap(question)
         # Never the question text: only what happened (no patient data in logs).
-        log.info("answered: passages=%d abstained=%s off_topic=%s follow_up=%s top_score=%.3f urgent=%s "
-                 "situation=%s rules=%s decision=%s ms=%.1f",
+        log.info("answered: passages=%d abstained=%s off_topic=%s follow_up=%s top_score=%.3f urgency=%s "
+                 "reason=%s learnt=%.2f situation=%s rules=%s decision=%s ms=%.1f",
                  len(passages), answer.abstained, off_topic, query != question, hits[0].score if hits else 0.0,
-                 safety.urgent, safety.category, ",".join(safety.rules), safety.personal_decision,
-                 (time.perf_counter() - started) * 1000)
+                 urgency.level, urgency.reason, urgency.probability, safety.category, ",".join(safety.rules),
+                 safety.personal_decision, (time.perf_counter() - started) * 1000)
         return answer, hits
+
+    @staticmethod
+    def _log_urgency(urgency: Urgency) -> None:
+        # Ids and flags only, never the message (no patient data in logs).
+        log.info("refused (too long): urgency=%s reason=%s learnt=%.2f", urgency.level, urgency.reason,
+                 urgency.probability)
 
     def _record_gap(self, question: str) -> None:
         try:
@@ -127,9 +148,11 @@ class Assistant:
         except Exception as error:  # a full disk must not cost the patient the answer
             log.warning("gaps log not written: %s", type(error).__name__)
 
-    def _refusal(self, question: str, notice: str, *, urgent: bool = False, cards: tuple[str, ...] = ()) -> Answer:
-        return Answer(question=question, query="", passages=(), abstained=True, urgent=urgent,
-                      notices=cards + (notice,), disclaimer=texts.DISCLAIMER)
+    def _refusal(self, question: str, notice: str, *, urgency: Urgency | None = None,
+                 cards: tuple[str, ...] = ()) -> Answer:
+        return Answer(question=question, query="", passages=(), abstained=True,
+                      urgent=bool(urgency and urgency.urgent), notices=cards + (notice,), disclaimer=texts.DISCLAIMER,
+                      urgency=urgency.level if urgency else "none", urgent_reason=urgency.reason if urgency else None)
 
     def _passage(self, number: int, hit: Hit) -> Passage:
         chunk = hit.chunk

@@ -73,10 +73,10 @@ def citation(passage: Passage) -> str:
 
 def render_markdown(answer: Answer) -> str:
     """The whole chat message: notices, the numbered cited passages, then the disclaimer."""
-    blocks: list[str] = []
+    # The notices first: an urgent card or "possibly urgent" line must be the first thing read.
+    blocks: list[str] = [escape_text(notice) for notice in answer.notices]
     if answer.passages and answer.query and answer.query != answer.question:
         blocks.append(f"*Searched for: {escape_text(answer.query)}*")
-    blocks.extend(escape_text(notice) for notice in answer.notices)
     for passage in answer.passages:
         blocks.append(citation(passage) + "\n\n" + _quote(passage))
     blocks.append(escape_text(answer.disclaimer))
@@ -108,6 +108,8 @@ def answer_to_dict(answer: Answer) -> dict:
         "query": answer.query,
         "abstained": answer.abstained,
         "urgent": answer.urgent,
+        "urgency": answer.urgency,
+        "urgent_reason": answer.urgent_reason,
         "passages": [passage_to_dict(p) for p in answer.passages],
         "answer_markdown": render_markdown(answer),
         "disclaimer": answer.disclaimer,

@@ -47,6 +47,12 @@ SELF_HARM_CARD = (
     "It sounds like you, or someone you care for, may be thinking about suicide or harming "
     "themselves. You do not have to face this alone. Please talk to someone now: {action}."
 )
+# The "possibly urgent" line: a message the learnt signal could not rule out as an emergency.
+# One line at the top, then the passages, so a borderline case costs a line, not a miss.
+POSSIBLE_LINE = "If this is happening now, {action}."
+POSSIBLE_SELF_HARM_LINE = (
+    "If you, or someone you care for, are thinking of suicide or self-harm now, {action}."
+)
 PERSONAL_DECISION = (
     "Decisions about your own treatment and doses belong with your care team. Please ask them "
     "before you start, stop or change anything; this assistant cannot advise on your treatment "

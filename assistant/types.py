@@ -91,6 +91,10 @@ class Answer:
     query: str  # what was actually searched (a follow-up is expanded with the conversation)
     passages: tuple[Passage, ...]
     abstained: bool  # True when the documents do not answer: no passages are shown
-    urgent: bool  # True when the message describes a possible emergency happening now
+    urgent: bool  # True when the message describes a possible emergency happening now: the card
     notices: tuple[str, ...] = field(default=())  # fixed texts shown before the passages
     disclaimer: str = ""
+    # The safety tier: "urgent" (the card), "possible" (one line at the top) or "none".
+    urgency: str = "none"
+    # What decided it: "rule:<rule id>" or "example:<example id>", never message text.
+    urgent_reason: str | None = None

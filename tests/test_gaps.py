@@ -57,7 +57,8 @@ def test_questions_are_grouped_by_meaning_largest_group_first(embedder):
 
 def test_only_searched_and_unanswered_questions_are_kept(seed_assistant, tmp_path):
     log = GapsLog(tmp_path / "gaps.sqlite", retention_days=30)
-    assistant = Assistant(seed_assistant.settings, seed_assistant.retriever, seed_assistant.topic_check, gaps=log)
+    assistant = Assistant(seed_assistant.settings, seed_assistant.retriever, seed_assistant.topic_check,
+                          seed_assistant.urgency_model, gaps=log)
 
     unanswered = assistant.ask("What is the best recipe for pancakes?")
     answered = assistant.ask("Where does breast cancer usually spread?")

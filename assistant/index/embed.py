@@ -65,3 +65,39 @@ class Embedder:
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, shape (dimension,), on the configured (query) thread count."""
         return self.encode([text], threads=self.threads)[0]
+
+    def encode_with_sentences(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The text's vector (exactly encode_query's) and, from the same forward pass, one vector
+        per sentence: the mean of that sentence's token vectors, normalised (shape (sentences,
+        dimension); empty for a text of one sentence). The safety check scores each sentence, so
+        that one urgent sentence in a long message is not averaged away, at no second encoding."""
+        if self.threads != self._torch.get_num_threads():
+            self._torch.set_num_threads(self.threads)
+        with self._torch.inference_mode():
+            output = self.model.encode([text], output_value=None, convert_to_numpy=False,
+                                       show_progress_bar=False)[0]
+        vector = output["sentence_embedding"].float().numpy()
+        vector = np.ascontiguousarray(vector / max(float(np.linalg.norm(vector)), 1e-12), dtype=np.float32)
+        ids = output["input_ids"].tolist()
+        tokens = output["token_embeddings"].float().numpy()
+        ends = self._sentence_end_ids()
+        spans, start = [], 1  # token 0 is [CLS], the last one [SEP]
+        for position in range(1, len(ids) - 1):
+            if ids[position] in ends:
+                if position > start:
+                    spans.append((start, position + 1))
+                start = position + 1
+        if start < len(ids) - 1:
+            spans.append((start, len(ids) - 1))
+        if len(spans) < 2:
+            return vector, np.zeros((0, self.dimension), dtype=np.float32)
+        sentences = np.stack([tokens[a:b].mean(axis=0) for a, b in spans])
+        sentences /= np.maximum(np.linalg.norm(sentences, axis=1, keepdims=True), 1e-12)
+        return vector, np.ascontiguousarray(sentences, dtype=np.float32)
+
+    def _sentence_end_ids(self) -> frozenset[int]:
+        if not hasattr(self, "_ends"):
+            tokenizer = self.model.tokenizer
+            ids = {tokenizer.convert_tokens_to_ids(mark) for mark in (".", "?", "!", ";")}
+            self._ends = frozenset(i for i in ids if i is not None and i != tokenizer.unk_token_id)
+        return self._ends

@@ -373,6 +373,7 @@ def _reused_sentence(previous: _Previous | None, old_row: int, start: int, end: 
 def _gate(settings: Settings, staging: Path, embedder, checks, check_source: str, progress: Progress) -> None:
     """Ask the staged build the check questions with the real Assistant; raise if one misses."""
     from assistant.answer import Assistant
+    from assistant.safety.learnt import UrgencyModel
     from assistant.search.retrieve import Retriever
     from assistant.search.scope import TopicCheck
 
@@ -381,7 +382,8 @@ def _gate(settings: Settings, staging: Path, embedder, checks, check_source: str
     staged = store.load_index(settings.index_dir, model_name=settings.model_name, dimension=embedder.dimension,
                               folder=staging)
     try:
-        assistant = Assistant(settings, Retriever(staged, embedder), TopicCheck.load(embedder, settings.model_name))
+        assistant = Assistant(settings, Retriever(staged, embedder), TopicCheck.load(embedder, settings.model_name),
+                              UrgencyModel.load(embedder, settings.model_name))
         with progress.stage("checking questions", len(checks), "question") as advance:
             failures = []
             for check in checks:

@@ -1,7 +1,7 @@
-"""A safety assessment -> the fixed texts shown before any passage: the urgent card, the crisis
-card, the personal-decision line.
+"""An urgency tier -> the fixed texts shown before any passage: the urgent card, the crisis
+card, the "possibly urgent" line, the personal-decision line.
 
-Entry point: `escalation_notices(assessment, settings) -> tuple[str, ...]`. The wording lives in
+Entry point: `escalation_notices(urgency, settings) -> tuple[str, ...]`. The wording lives in
 texts.py; this module only chooses which texts and which numbers go into them.
 """
 
@@ -9,37 +9,49 @@ from __future__ import annotations
 
 from assistant import texts
 
-from .rules import SELF_HARM, SafetyAssessment
+from .rules import SafetyAssessment
+from .urgency import Urgency, from_rules
 
 
-def escalation_notices(assessment: SafetyAssessment, settings) -> tuple[str, ...]:
+def escalation_notices(urgency: Urgency | SafetyAssessment, settings) -> tuple[str, ...]:
     """The fixed texts to show before any passage, first to last.
 
-    `settings` needs `emergency_number`, `urgent_phone` and `crisis_line` (each may be None or
-    absent); the emergency wording is always there, with or without a number.
+    `urgency` is the tier (urgency.combine), or the rule file's assessment alone. `settings`
+    needs `emergency_number`, `urgent_phone` and `crisis_line` (each may be None or absent); the
+    emergency wording is always there, with or without a number.
     """
+    if isinstance(urgency, SafetyAssessment):
+        urgency = from_rules(urgency)
     emergency_number = getattr(settings, "emergency_number", None)
     urgent_phone = getattr(settings, "urgent_phone", None)
     crisis_line = getattr(settings, "crisis_line", None)
     emergency = (
         texts.EMERGENCY_WITH_NUMBER.format(number=emergency_number) if emergency_number else texts.EMERGENCY_DEFAULT
     )
-    notices: list[str] = []
-    if assessment.self_harm:
+    if urgency.self_harm:
         if crisis_line:
-            action = texts.CRISIS_OR_EMERGENCY.format(crisis_line=crisis_line, emergency=emergency)
+            crisis = texts.CRISIS_OR_EMERGENCY.format(crisis_line=crisis_line, emergency=emergency)
         elif urgent_phone:
-            action = texts.EMERGENCY_OR_CLINIC.format(emergency=emergency, phone=urgent_phone)
+            crisis = texts.EMERGENCY_OR_CLINIC.format(emergency=emergency, phone=urgent_phone)
         else:
-            action = texts.EMERGENCY_OR_TEAM.format(emergency=emergency)
-        notices.append(texts.SELF_HARM_CARD.format(action=action))
-    if any(situation != SELF_HARM for situation in assessment.situations):  # a bodily emergency
-        action = (
-            texts.CLINIC_OR_EMERGENCY.format(phone=urgent_phone, emergency=emergency)
-            if urgent_phone
-            else texts.EMERGENCY_NOW.format(emergency=emergency)
-        )
-        notices.append(texts.URGENT_CARD.format(action=action))
-    if assessment.personal_decision:
+            crisis = texts.EMERGENCY_OR_TEAM.format(emergency=emergency)
+    bodily = (
+        texts.CLINIC_OR_EMERGENCY.format(phone=urgent_phone, emergency=emergency)
+        if urgent_phone
+        else texts.EMERGENCY_NOW.format(emergency=emergency)
+    )
+    notices: list[str] = []
+    if urgency.level == "urgent":
+        if urgency.self_harm:
+            notices.append(texts.SELF_HARM_CARD.format(action=crisis))
+        if urgency.bodily:
+            notices.append(texts.URGENT_CARD.format(action=bodily))
+    elif urgency.level == "possible":
+        # One line, not the card: a borderline case the learnt signal could not rule out.
+        if urgency.self_harm:
+            notices.append(texts.POSSIBLE_SELF_HARM_LINE.format(action=crisis))
+        if urgency.bodily:
+            notices.append(texts.POSSIBLE_LINE.format(action=bodily))
+    if urgency.personal_decision:
         notices.append(texts.PERSONAL_DECISION)
     return tuple(notices)
