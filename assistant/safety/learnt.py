@@ -55,7 +55,7 @@ NOT_URGENT = "not_urgent"  # the one class of every not-urgent example, whatever
 C = 30.0
 
 _SECTION = re.compile(r"^\[(urgent|not_urgent) ([a-z_]+)\]$")
-_EXAMPLE = re.compile(r"^([a-z]+-\d+)\s*\|\s*(.+)$")
+_EXAMPLE = re.compile(r"^([a-z][a-z0-9-]*\d)\s*\|\s*(.+)$")
 
 
 class ExamplesError(ValueError):
