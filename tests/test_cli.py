@@ -42,7 +42,9 @@ def test_build_then_info_then_ask(tmp_path):
 
     as_json = runner.invoke(main, ["ask", "--json", "--index", str(index), "Which medicine reduces brain swelling?"])
     body = json.loads(as_json.output)
-    assert set(body) == {"question", "query", "abstained", "urgent", "passages", "answer_markdown", "disclaimer"}
+    assert set(body) == {"question", "query", "abstained", "urgent", "urgency", "urgent_reason", "passages",
+                         "answer_markdown", "disclaimer"}
+    assert body["urgency"] == "none" and body["urgent_reason"] is None
     assert body["passages"][0]["doc_id"] == "brain.html"
     assert body["passages"][0]["url"] == "https://clinic.example.org/brain-metastases"
 

@@ -20,7 +20,8 @@ from tests.live_server import (
 from ui.app import API_MAX_BODY, serve
 
 BREAST_CANCER = "Where does breast cancer usually spread?"
-ANSWER_KEYS = {"question", "query", "abstained", "urgent", "passages", "answer_markdown", "disclaimer"}
+ANSWER_KEYS = {"question", "query", "abstained", "urgent", "urgency", "urgent_reason", "passages",
+               "answer_markdown", "disclaimer"}
 PASSAGE_KEYS = {"text", "highlight", "title", "doc_id", "url", "page", "score"}
 
 
@@ -49,6 +50,7 @@ def test_question_is_answered_with_cited_passages_and_the_disclaimer(base_url):
     assert set(body) == ANSWER_KEYS
     assert body["question"] == BREAST_CANCER
     assert body["abstained"] is False and body["urgent"] is False
+    assert body["urgency"] == "none" and body["urgent_reason"] is None
     assert any("Breast cancer - lungs, liver, bones" in passage["text"] for passage in body["passages"])
     for passage in body["passages"]:
         assert set(passage) == PASSAGE_KEYS

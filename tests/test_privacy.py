@@ -37,6 +37,9 @@ def _questions(marker: str) -> dict[str, str]:
     return {
         "normal": f"Where does breast cancer usually spread, {marker}?",
         "urgent": f"My dad {marker} has bone metastases and suddenly can't feel his legs",
+        # No rule fires: the learnt signal decides (urgent, then possibly urgent), naming an example.
+        "learnt urgent": f"my calf is red, swollen and painful and now I'm short of breath, {marker}",
+        "possible": f"my leg aches a bit and looks a little swollen, is that normal? {marker}",
         "abstained": f"What is the best recipe for {marker} pancakes?",
         "too long": f"{marker} where does it spread " * 60,
     }
@@ -105,8 +108,11 @@ def test_questions_are_never_logged_or_written(seed_settings, seed_assistant, tm
     ):
         log_lines = capture_every_log()
         with httpx.Client(timeout=60) as client:
-            for question in questions.values():
-                assert client.post(f"{url}/api/ask", json={"question": question}).status_code == 200
+            for kind, question in questions.items():
+                response = client.post(f"{url}/api/ask", json={"question": question})
+                assert response.status_code == 200
+                if kind in ("learnt urgent", "possible"):
+                    assert response.json()["urgency"] == kind.replace("learnt ", "")
             assert client.post(f"{failing}/api/ask", json={"question": questions["normal"]}).status_code == 500
             assert client.post(f"{url}/api/feedback", json={"doc_ids": ["bones.md"], "vote": "up"}).status_code == 200
 
