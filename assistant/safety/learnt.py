@@ -11,9 +11,9 @@ one minus that of the "not urgent" class; urgency.py turns it into a tier beside
 Why one class per category and not one "urgent" class: urgent messages are many separate
 clusters (legs that will not move, a temperature on chemotherapy, a wish to die); one linear
 direction for all of them placed "sometimes I think about killing myself" on the calm side
-(0.09). On the rule file's own sets (words this bank's author did not write) at the same false
-alarms, the multinomial model found 82% of the urgent messages at probability 0.9, the binary
-one 69%.
+(0.09). On the rule file's own sets (words this bank's author did not write), with an early
+version of the bank, the multinomial model found 82% of the urgent messages at probability 0.9
+(2.1% false alarms), the binary one 69% (3.4%).
 
 Long messages: a mean over every word of a long message dilutes one urgent sentence among
 unrelated questions (on made-up long messages the urgent share found fell from 91% to 30%).
