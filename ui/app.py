@@ -4,6 +4,7 @@
     POST /api/feedback {"doc_ids": [str], "vote": "up"|"down"}: a vote on an answer that showed doc_ids
     GET  /healthz   {"status": "ok", "documents": int, "chunks": int, "model": str, "built_at": str, "build": str}
     GET  /widget/   the compact chat a clinic's site frames; /widget.js etc. in ui/widget.py
+    GET  /sources/<doc id>  a document of the index, as a citation opens it (ui/sources.py)
     GET  /          the chat page
 
 Every error is JSON {"error": one sentence, "disclaimer": DISCLAIMER}; no traceback, no server
@@ -41,6 +42,7 @@ from .answer_queue import BUSY_RETRY_SECONDS, SerialAssistant, ServerBusy
 from .chat import CHAT_CSS, build_chat
 from .errors import error_response
 from .ratelimit import RateLimiter
+from .sources import add_sources
 from .widget import WIDGET_CSS, WIDGET_PATH, add_widget
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     app = FastAPI(title="clinic-assistant", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, limit_for=_body_limit)
     add_widget(app)
+    add_sources(app, settings.corpus_dir, indexed=lambda: _served_documents(live.assistant if live else served))
     security.install(app, settings, bound_host)  # after the above: its guards see requests first
     # Outermost, so pages are compressed after their nonce is in: Gradio compresses its scripts
     # (Brotli) but not its pages, and the widget's page is 52 KB of config (about 9 KB gzipped).
@@ -100,7 +103,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
             return error_response(bad.status, str(bad))
         try:
             answer = await serial.ask(question, history)
-            return JSONResponse(answer_to_dict(answer))
+            # Absolute links: the caller may show them on another site's page.
+            return JSONResponse(answer_to_dict(answer, base_url=str(request.base_url)))
         except ServerBusy:
             return error_response(503, texts.BUSY, headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
         except Exception as error:  # the caller gets one fixed sentence, never an exception
@@ -148,6 +152,12 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     _mount_chat(app, chat(compact=True), WIDGET_PATH, footer_links=[], css=WIDGET_CSS)
     # No link to Gradio's own API page in the footer: /api/ask is the API.
     return _mount_chat(app, chat(), "/", footer_links=["settings"], css=CHAT_CSS)
+
+
+def _served_documents(assistant: Any) -> dict:
+    """{doc id: manifest entry} of the index `assistant` answers from ({} for a stand-in)."""
+    index = getattr(getattr(assistant, "retriever", None), "index", None)
+    return index.manifest.get("documents", {}) if index is not None else {}
 
 
 def _mount_chat(app: FastAPI, chat: gr.Blocks, path: str, **options: Any) -> FastAPI:

@@ -50,6 +50,24 @@ _POLICY = (
     "form-action 'none'; "
     "frame-ancestors {ancestors}"
 )
+# The staff console (ui/staff/): its forms post to itself, its styles are files, and no site may
+# frame it, not even the clinic's own (ALLOWED_ORIGINS frame the chat only).
+_STAFF_POLICY = (
+    "default-src 'none'; "
+    "script-src 'self' 'nonce-{nonce}'; "
+    "style-src 'self'; "
+    "img-src 'self' data:; "
+    "connect-src 'self'; "
+    "base-uri 'none'; "
+    "form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# A source file as the clinic gave it (ui/sources.py). An HTML page may carry scripts, forms and
+# remote images: sandboxed (no script runs, and it gets an origin of its own, so it cannot read
+# this server's pages), and nothing is loaded from anywhere.
+_SOURCE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors {ancestors}"
+STAFF_PATH = "/staff"
+SOURCES_PATH = "/sources/"
 # `<script` opening a tag. Gradio writes its config into the page as JSON with "<" escaped
 # (\u003c), so no text in it can open a tag that would receive the nonce.
 _SCRIPT_TAG = re.compile(rb"<script(?=[\s>])", re.IGNORECASE)
@@ -161,9 +179,14 @@ class OriginGuard:
         await self.app(scope, receive, send)
 
 
+def is_staff_path(path: str) -> bool:
+    return path == STAFF_PATH or path.startswith(STAFF_PATH + "/")
+
+
 class SecurityHeaders:
     """Adds the security headers to every HTTP response, and this response's nonce to the
-    <script> tags of an HTML page (the page is read whole for that; everything else streams)."""
+    <script> tags of the chat's and the console's HTML pages (such a page is read whole for that;
+    everything else streams). A served source file never gets a nonce: its scripts stay inert."""
 
     def __init__(self, app: Callable, frame_ancestors: Iterable[str]) -> None:
         self.app = app
@@ -176,17 +199,22 @@ class SecurityHeaders:
         nonce = secrets.token_urlsafe(18)
         page_start: dict | None = None
         page_body: list[bytes] = []
+        staff, source = is_staff_path(scope["path"]), scope["path"].startswith(SOURCES_PATH)
+        policy = _STAFF_POLICY if staff else _SOURCE_POLICY if source else _POLICY
 
         async def send_with_headers(message: dict) -> None:
             nonlocal page_start
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = _POLICY.format(nonce=nonce, ancestors=self.ancestors)
+                headers["Content-Security-Policy"] = policy.format(nonce=nonce, ancestors=self.ancestors)
                 headers["X-Content-Type-Options"] = "nosniff"
                 # Same-origin: Gradio's own requests keep their Origin header (OriginGuard needs
                 # it), and a source link opened from an answer does not tell its site where from.
                 headers["Referrer-Policy"] = "same-origin"
-                is_page = headers.get("content-type", "").startswith("text/html")
+                if staff:
+                    headers["X-Frame-Options"] = "DENY"  # for browsers older than frame-ancestors
+                    headers["Cache-Control"] = "no-store"  # staff pages and their tokens stay out of caches
+                is_page = headers.get("content-type", "").startswith("text/html") and not source
                 if is_page and "content-encoding" not in headers and scope["method"] != "HEAD":
                     page_start = message  # held until the whole page is read
                     return
