@@ -331,8 +331,10 @@ def read_sources(corpus_dir: Path) -> dict[str, dict[str, str]]:
 def content_hash(data: bytes, source: dict[str, str] | None = None) -> str:
     """Changes when the file or its sources.csv row changes, so either triggers a re-index."""
     digest = hashlib.sha256(data)
-    if source:
-        digest.update(repr(sorted(source.items())).encode())
+    # Empty cells are no value: a column added to sources.csv for other rows moves no hash.
+    filled = sorted((key, value) for key, value in (source or {}).items() if value)
+    if filled:
+        digest.update(repr(filled).encode())
     return digest.hexdigest()
 
 
