@@ -163,6 +163,7 @@ def crawl(url: str, sitemap: str | None, max_pages: int, corpus: Path | None, de
     from assistant.documents.crawl import CrawlError, crawl_site
     from assistant.lifecycle.lock import CrawlLocked, crawl_lock
     from assistant.lifecycle.status import DONE, FAILED, RUNNING, JobStatus, now, status_path, write_status
+    from assistant.records.changes import ChangeLog
 
     settings = _settings(corpus)
     settings.corpus_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +186,11 @@ def crawl(url: str, sitemap: str | None, max_pages: int, corpus: Path | None, de
                 write_status(path, replace(status, state=FAILED, finished_at=now(), lines=(str(error),)))
                 raise click.ClickException(str(error)) from None
             write_status(path, replace(status, state=DONE, finished_at=now(), lines=tuple(report.summary_lines())))
+            changes = ChangeLog.beside(settings.index_dir)
+            for doc_id in report.new + report.changed:
+                changes.record(status.by, "crawled", doc_id)
+            for doc_id in report.removed:
+                changes.record(status.by, "removed by the crawl", doc_id)
     except CrawlLocked as error:
         raise click.ClickException(str(error)) from None
     for line in report.summary_lines():

@@ -3,9 +3,12 @@
 Outermost first, each request passes:
 - SecurityHeaders: every response gets a Content-Security-Policy (scripts only from this server
   or inline ones carrying this response's nonce; frame-ancestors: this server and the allowed
-  sites), X-Content-Type-Options and Referrer-Policy.
+  sites), X-Content-Type-Options and Referrer-Policy. The staff console gets a stricter policy
+  (frame-ancestors 'none', X-Frame-Options DENY, no caching), a served source file a sandbox.
 - HostGuard: the Host (and a proxy's X-Forwarded-Host) must name this server. Gradio builds the
   URLs in its page from these headers, and its localhost check trusts them.
+- StaffGuard: the staff console (/staff) only from its own pages: no other site, not even one
+  in ALLOWED_ORIGINS, may send it anything but a followed link.
 - OriginGuard: a request that carries an Origin is refused unless it comes from this server's own
   pages or a site in ALLOWED_ORIGINS, so another site's page can neither read nor cause anything.
 - Starlette's CORSMiddleware, for the allowed sites only. Gradio steps back when its parent app
@@ -78,6 +81,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The refusals name the setting: whoever reads one in a browser's console is likely its operator.
 _UNKNOWN_HOST = "This server does not answer to that host name (see ALLOWED_HOSTS)."
 _OTHER_SITE = "This site may not use the clinic's assistant (see ALLOWED_ORIGINS)."
+_STAFF_ONLY = "The staff console can only be used from its own pages."
 
 
 def install(app: FastAPI, settings: Settings, bound_host: str | None = None) -> None:
@@ -94,6 +98,7 @@ def install(app: FastAPI, settings: Settings, bound_host: str | None = None) -> 
         max_age=600,
     )
     app.add_middleware(OriginGuard, allowed_origins=settings.allowed_origins)
+    app.add_middleware(StaffGuard)
     app.add_middleware(HostGuard, hosts=trusted_hosts(settings, bound_host))
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.allowed_origins)
 
@@ -181,6 +186,32 @@ class OriginGuard:
 
 def is_staff_path(path: str) -> bool:
     return path == STAFF_PATH or path.startswith(STAFF_PATH + "/")
+
+
+class StaffGuard:
+    """Keeps every other site away from the staff console, the clinic's own sites included.
+
+    For /staff paths, before OriginGuard (which lets ALLOWED_ORIGINS through) and CORS (which
+    would answer them): a request whose Origin is not this server's own is refused (403), and so
+    is one a browser marks as sent from another site (Sec-Fetch-Site: same-site or cross-site),
+    unless it is a plain link followed to a page (Sec-Fetch-Mode: navigate, a GET). Such a visit
+    arrives without the session cookie (SameSite=Strict) and finds the login page.
+    """
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] in ("http", "websocket") and is_staff_path(scope["path"]):
+            headers = Headers(scope=scope)
+            origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+            navigation = scope.get("method") in ("GET", "HEAD") and headers.get("sec-fetch-mode") == "navigate"
+            foreign_origin = origin is not None and not same_origin(origin, headers.get("host", ""))
+            foreign_site = site not in (None, "same-origin", "none") and not navigation
+            if foreign_origin or foreign_site:
+                await _refuse(scope, receive, send, 403, _STAFF_ONLY)
+                return
+        await self.app(scope, receive, send)
 
 
 class SecurityHeaders:

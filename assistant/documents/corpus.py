@@ -6,6 +6,7 @@ so a build that reads the folder meanwhile sees the old file or the new one, nev
 sources.csv is rewritten the same way, keeping the columns and rows staff gave it.
 
     check_document_name("Liver leaflet.docx")  ->  "Liver leaflet.docx"  (or CorpusChangeRefused)
+    check_upload("Liver leaflet.docx", data, max_bytes=20_000_000)  ->  Document, read as a build reads it
     save_document(corpus_dir, "web/clinic.example.org/liver.html", data)
     set_sources(corpus_dir, {"web/clinic.example.org/liver.html": {"url": "https://clinic.example.org/liver"}})
     remove_document(corpus_dir, "old.pdf")
@@ -20,7 +21,9 @@ import re
 import uuid
 from pathlib import Path
 
-from .load import NOT_DOCUMENTS, SOURCES_FILE, SUPPORTED_SUFFIXES, read_sources
+from assistant.types import Document
+
+from .load import NOT_DOCUMENTS, SOURCES_FILE, SUPPORTED_SUFFIXES, UnusableFile, load_document, read_sources
 
 # Letters (any script), digits, spaces and . _ - ( ): a name staff recognise, that no shell,
 # URL or file system reads as anything else. 120 characters leave room under any path limit.
@@ -43,6 +46,33 @@ def check_document_name(name: str) -> str:
     if suffix not in SUPPORTED_SUFFIXES:
         raise CorpusChangeRefused(f"{name}: {suffix or 'no'} files cannot be read; use {', '.join(SUPPORTED_SUFFIXES)}.")
     return name
+
+
+# What a file of each kind starts with; a file that says it is one thing and is another is
+# refused with both names, before any reader tries it.
+_SIGNATURES = {".pdf": (b"%PDF-", "a PDF"), ".docx": (b"PK\x03\x04", "a Word (.docx) file")}
+
+
+def check_upload(name: str, data: bytes, *, max_bytes: int) -> Document:
+    """Read an uploaded file exactly as a build would, in a folder of its own: the Document it
+    gives, or CorpusChangeRefused with the file's name and the reason (nothing is written)."""
+    import tempfile
+
+    name = check_document_name(name)
+    if len(data) > max_bytes:
+        raise CorpusChangeRefused(f"{name} is {len(data) / 1e6:.1f} MB; at most {max_bytes // 1_000_000} MB may be "
+                                  "uploaded at once.")
+    signature = _SIGNATURES.get(Path(name).suffix.lower())
+    if signature and data.strip() and not data.startswith(signature[0]):
+        raise CorpusChangeRefused(f"{name} is not {signature[1]}, whatever its name says; export it again.")
+    with tempfile.TemporaryDirectory(prefix="upload-") as folder:
+        (Path(folder) / name).write_bytes(data)
+        try:
+            return load_document(Path(folder) / name, Path(folder))
+        except UnusableFile as why:
+            raise CorpusChangeRefused(f"{name} cannot be used: {why}.") from None
+        except OSError as error:
+            raise CorpusChangeRefused(f"{name} cannot be read ({error.strerror}).") from None
 
 
 def document_path(corpus_dir: Path, doc_id: str) -> Path:

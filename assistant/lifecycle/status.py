@@ -57,16 +57,17 @@ def status_path(index_dir: Path, kind: str) -> Path:
     return index_dir / f".{kind}-status.json"
 
 
-def read_status(path: Path, *, running: Callable[[], bool] | None = None) -> JobStatus | None:
-    """The job's last status (None: no job ran yet). `running()` says whether the job's lock is
-    held now; a file that says RUNNING when it is not is reported as STOPPED."""
+def read_status(path: Path, *, running: Callable[[JobStatus], bool] | None = None) -> JobStatus | None:
+    """The job's last status (None: no job ran yet). `running(status)` says whether the job
+    still runs (its lock is held, say); a file that says RUNNING when it does not is reported
+    as STOPPED."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         status = JobStatus(**{**data, "lines": tuple(data.get("lines", ())),
                               "failed_checks": tuple(data.get("failed_checks", ()))})
     except (OSError, ValueError, TypeError):
         return None
-    if status.state == RUNNING and running is not None and not running():
+    if status.state == RUNNING and running is not None and not running(status):
         return replace(status, state=STOPPED, lines=status.lines + ("The job stopped before it finished; nothing it "
                                                                     "made is served. Start it again.",))
     return status
