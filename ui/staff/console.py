@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -58,9 +59,10 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 ASSETS = {"staff.css": "text/css; charset=utf-8", "staff.js": "text/javascript; charset=utf-8"}
-# Login attempts per minute, per address and per name: a person who mistypes gets several
-# tries; a word list gets one guess every 12 seconds.
-LOGIN_ATTEMPTS_PER_MINUTE = 5
+# Failed logins per minute: per name, a person who mistypes gets several tries and a word list
+# one guess every 12 seconds; per address a little more, for several staff behind one address.
+FAILED_LOGINS_PER_NAME = 5
+FAILED_LOGINS_PER_ADDRESS = 20
 # Rows of the documents table on one page: past this, the search narrows it.
 MAX_ROWS = 500
 # Files in one upload.
@@ -109,7 +111,7 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
     accounts = Accounts.from_settings(settings)
     signer = SessionSigner(load_secret(settings.resolved_staff_secret_file))
     changes = ChangeLog.beside(settings.index_dir)
-    by_address, by_name = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE), RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE)
+    by_address, by_name = RateLimiter(FAILED_LOGINS_PER_ADDRESS), RateLimiter(FAILED_LOGINS_PER_NAME)
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
     max_bytes = settings.staff_max_upload_mb * 1_000_000
 
@@ -156,20 +158,26 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
             return render("login.html", None, status=status, title="Log in", login_token=signer.login_form_token(),
                           name=name if NAME.match(name) else "", messages=[("error", message)])
 
-        wait = max(by_address.take(address), by_name.take(name.lower()))
+        def failed(message: str, status: int) -> HTMLResponse:
+            by_address.take(address)
+            by_name.take(name.lower())
+            return again(message, status)
+
+        # Checked before the password: past the limit, even the right one is not tried.
+        wait = max(by_address.wait(address), by_name.wait(name.lower()))
         if wait:
             log.warning("staff login refused: too many attempts from %s or for %r", address, name[:64])
             return again(f"Too many attempts. Wait {wait} seconds, then try again.", 429)
         if not signer.login_form_ok(str(form.get("login_token") or "")):
-            return again("The login form had expired. Please log in again.", 403)
+            return failed("The login form had expired. Please log in again.", 403)
         if not NAME.match(name):
-            return again(f"Type your name: {NAME_RULE}.", 401)
+            return failed(f"Type your name: {NAME_RULE}.", 401)
         stored = accounts.hash_for(name)
         # An unknown name costs one scrypt too, so the time taken does not tell which names exist.
         ok = verify_password(password, stored or DUMMY_HASH) and stored is not None
         if not ok:
             log.warning("staff login failed for %r from %s", name, address)
-            return again("Wrong name or password.", 401)
+            return failed("Wrong name or password.", 401)
         log.info("staff %s logged in from %s", name, address)
         response = RedirectResponse("/staff", status_code=303)
         response.set_cookie(COOKIE, signer.new_cookie(name, stored), max_age=SESSION_SECONDS, path="/", secure=True,
@@ -396,7 +404,9 @@ async def _store_upload(settings: Settings, changes: ChangeLog, who: str, upload
                         doc_id: str | None = None) -> tuple[str, str]:
     """Check one uploaded file and store it (under `doc_id` when replacing): ("ok", what was
     done) or ("error", the file's name and why it was refused; nothing stored)."""
-    name = Path(upload_file.filename or "").name
+    # The name only: old browsers send a whole path ("C:\\Users\\...\\leaflet.pdf"), and no
+    # folder a client names is ever used.
+    name = re.split(r"[\\/]", upload_file.filename or "")[-1]
     data = await upload_file.read(max_bytes + 1)
     try:
         document = corpus.check_upload(name, data, max_bytes=max_bytes)
