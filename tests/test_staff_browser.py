@@ -32,7 +32,8 @@ BOT_MESSAGE = '[data-testid="bot"]'
 BUILD_MS = 180_000  # the build loads the model in its own process; a shared two-core machine is slow
 ANSWER_MS = 60_000
 PHONE = {"width": 360, "height": 740}
-SCREENSHOTS = ROOT / "docs" / "staff"
+# `make screenshots` copies these to docs/staff/ for the README.
+SCREENSHOTS = ROOT / "test-artifacts" / "staff"
 HAIR_QUESTION = "Does a cold cap stop my hair falling out during chemotherapy?"
 
 
@@ -97,7 +98,7 @@ def log_in(page, base_url: str, password: str = PASSWORD) -> None:
 
 
 def screenshot(page, name: str) -> None:
-    """The README's pictures of the console, made by this test run."""
+    """The README's pictures of the console, made by this test run (see SCREENSHOTS)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / name, full_page=True)
 

@@ -11,6 +11,7 @@ import html
 import logging
 import re
 import shutil
+import time
 
 import httpx
 import pytest
@@ -295,3 +296,81 @@ def test_a_broken_password_setting_stops_the_server_with_what_to_fix(staff_setti
 
     with pytest.raises(AccountsError, match="STAFF_PASSWORD_HASH is not a hash"):
         create_app(staff_settings.with_(staff_password_hash="hunter2"), assistant=object())
+
+
+def test_votes_show_per_document_as_bars_and_gaps_only_when_kept(base_url, staff_settings, embedder):
+    from assistant.answer import Assistant
+    from assistant.records.gaps import GapsLog
+
+    for vote in ("up", "up", "down"):
+        assert httpx.post(f"{base_url}/api/feedback", json={"doc_ids": ["liver.txt"], "vote": vote}).status_code == 200
+    page = Staff(base_url).get("/staff/feedback").text
+
+    row = re.search(r"<tr>\s*<td data-label=\"Document\">Liver metastases.*?</tr>", page, re.S)[0]
+    assert '<td data-label="Helpful">2</td>' in row and '<td data-label="Not helpful">1</td>' in row
+    assert re.search(r'<rect class="up" [^>]*width="160"', row) and re.search(r'<rect class="down" [^>]*width="80"', row)
+    assert "GAPS_LOG=1" in page  # off: nothing of what patients typed is shown, nor kept
+
+    settings = staff_settings.with_(gaps_log=True)
+    GapsLog(settings.resolved_gaps_db, retention_days=30).record("Can I fly with bone metastases?")
+    GapsLog(settings.resolved_gaps_db, retention_days=30).record("Is flying safe with bone metastases?")
+    with running_server(settings, assistant=Assistant.load(settings, embedder=embedder)) as url:
+        page = Staff(url).get("/staff/feedback").text
+    assert "<strong>2 ×</strong>" in page and "Can I fly with bone metastases?" in page
+
+
+def test_the_website_is_fetched_from_the_console_by_the_crawl_command(base_url, staff_settings):
+    from tests.test_crawl import Site, page
+
+    staff = Staff(base_url)
+    with Site("127.0.0.2") as site:
+        site.put("/robots.txt", "User-agent: *\nDisallow:\n", "text/plain")
+        site.put("/", page("Spinal cord compression", "Back pain with weak legs needs urgent care the same day."))
+        started = staff.post("/staff/website", data={"csrf_token": staff.csrf(), "url": site.origin + "/",
+                                                     "max_pages": "5"})
+        again = staff.post("/staff/website", data={"csrf_token": staff.csrf(), "url": site.origin + "/"})
+        for _ in range(200):
+            job = staff.get("/staff/website/status").json()
+            if job["state"] != "running":
+                break
+            time.sleep(0.1)
+
+    assert started.status_code == 303 and started.headers["location"] == "/staff/website?notice=crawl-started"
+    assert again.status_code in (303, 409)  # 409 "already running", unless the first had already finished
+    assert job["state"] == "done" and job["by"] == "j.smith", job
+    assert any("1 new" in line for line in job["lines"])
+    stored = [p for p in (staff_settings.corpus_dir / "web").rglob("*.html")]
+    assert len(stored) == 1 and "weak legs" in stored[0].read_text()
+    table = staff.get("/staff").text
+    assert "j.smith (crawled" in table and "new: it joins the index at the next rebuild" in table
+
+
+def test_a_rebuild_from_the_console_is_the_command_line_s_build_and_runs_once(base_url, staff_settings):
+    from assistant.lifecycle.status import read_status, status_path
+
+    staff = Staff(base_url)
+    (staff_settings.corpus_dir / "rebuilt.txt").write_text("Radiotherapy can shrink a tumour pressing on the spine.",
+                                                          encoding="utf-8")
+
+    first = staff.post("/staff/build", data={"csrf_token": staff.csrf()})
+    second = staff.post("/staff/build", data={"csrf_token": staff.csrf()})
+    for _ in range(1200):
+        job = staff.get("/staff/build/status").json()
+        if job["state"] != "running":
+            break
+        time.sleep(0.25)
+
+    assert first.status_code == 303 and first.headers["location"] == "/staff/build?notice=build-started"
+    assert second.status_code == 409 and "A build is already running (started by j.smith" in messages(second)[0]
+    assert job["state"] == "done" and job["published"], job
+    assert any(line.startswith("  + rebuilt.txt: 1 passages") for line in job["lines"]), job["lines"]
+    on_disk = read_status(status_path(staff_settings.index_dir, "build"))
+    assert on_disk.by == "j.smith" and on_disk.lines == tuple(job["lines"])
+
+
+def test_the_console_s_jobs_run_with_exactly_the_server_s_settings(staff_settings, monkeypatch):
+    settings = staff_settings.with_(top_k=5, gaps_log=True, chunk_max_tokens=120, urgent_phone="0161 555 0100")
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+
+    assert Settings.from_env() == settings

@@ -128,6 +128,19 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
                                                    messages=values.pop("messages", []), **values)
         return HTMLResponse(page, status_code=status)
 
+    def staff_page(path: str):
+        """Register a GET page for logged-in staff; anyone else is sent to the login page."""
+        def register(build: Callable[[Request, Session], Awaitable[Response]]):
+            async def page(request: Request) -> Response:
+                session = session_of(request)
+                if session is None:
+                    return RedirectResponse("/staff/login", status_code=303)
+                return await build(request, session)
+
+            app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+            return build
+        return register
+
     async def checked_form(request: Request) -> tuple[Session | None, Any, Response | None]:
         """The session and form of a change, or the response that refuses it."""
         session = session_of(request)
@@ -208,12 +221,9 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
                       max_mb=settings.staff_max_upload_mb, suffixes=" ".join(SUPPORTED_SUFFIXES),
                       accept=",".join(SUPPORTED_SUFFIXES))
 
-    @app.get("/staff", include_in_schema=False)
-    async def documents(request: Request, q: str = "") -> Response:
-        session = session_of(request)
-        if session is None:
-            return RedirectResponse("/staff/login", status_code=303)
-        return documents_page(session, q[:200])
+    @staff_page("/staff")
+    async def documents(request: Request, session: Session) -> Response:
+        return documents_page(session, request.query_params.get("q", "")[:200])
 
     @app.post("/staff/documents/upload", include_in_schema=False)
     async def upload(request: Request) -> Response:
@@ -283,11 +293,8 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
         notice = NOTICES.get(request.query_params.get("notice", ""))
         return [("ok", notice)] if notice else []
 
-    @app.get("/staff/build", include_in_schema=False)
-    async def build_view(request: Request) -> Response:
-        session = session_of(request)
-        if session is None:
-            return RedirectResponse("/staff/login", status_code=303)
+    @staff_page("/staff/build")
+    async def build_view(request: Request, session: Session) -> Response:
         return build_page(session, notices(request))
 
     @app.post("/staff/build", include_in_schema=False)
@@ -328,11 +335,8 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
                       messages=list(messages), url=form.get("url", last_url), sitemap=form.get("sitemap", ""),
                       max_pages=form.get("max_pages", 200), **view)
 
-    @app.get("/staff/website", include_in_schema=False)
-    async def website(request: Request) -> Response:
-        session = session_of(request)
-        if session is None:
-            return RedirectResponse("/staff/login", status_code=303)
+    @staff_page("/staff/website")
+    async def website(request: Request, session: Session) -> Response:
         return website_page(session, notices(request))
 
     @app.post("/staff/website", include_in_schema=False)
@@ -370,11 +374,8 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
 
     # --- what patients found useful ---
 
-    @app.get("/staff/feedback", include_in_schema=False)
-    async def feedback_page(request: Request) -> Response:
-        session = session_of(request)
-        if session is None:
-            return RedirectResponse("/staff/login", status_code=303)
+    @staff_page("/staff/feedback")
+    async def feedback_page(request: Request, session: Session) -> Response:
         titles = {doc_id: entry.get("title", doc_id) for doc_id, entry in ((manifest() or {}).get("documents") or {}).items()}
         votes = feedback.summary()
         most = max([v.up for v in votes] + [v.down for v in votes] + [1])
