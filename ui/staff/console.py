@@ -38,7 +38,7 @@ from starlette.datastructures import UploadFile
 
 from assistant.config import Settings
 from assistant.documents import corpus
-from assistant.documents.load import SUPPORTED_SUFFIXES, corpus_files
+from assistant.documents.load import SUPPORTED_SUFFIXES, content_hash, corpus_files, read_sources
 from assistant.index.store import IndexNotReady
 from assistant.lifecycle.build import rollback_index
 from assistant.lifecycle.lock import BuildLocked
@@ -432,12 +432,23 @@ def document_rows(settings: Settings, manifest: dict, changes: ChangeLog) -> tup
     latest = changes.latest()
     on_disk = {p.relative_to(settings.corpus_dir).as_posix(): p for p in corpus_files(settings.corpus_dir)} \
         if settings.corpus_dir.is_dir() else {}
+    sources = read_sources(settings.corpus_dir) if on_disk else {}
+
+    def changed(doc_id: str, path: Path, modified: float, entry: dict) -> bool:
+        # Only a file touched since the build (to the second it records) is read and hashed.
+        if built is not None and modified < built - 1:
+            return False
+        try:
+            return content_hash(path.read_bytes(), sources.get(doc_id)) != entry.get("content_hash")
+        except OSError:
+            return True
+
     rows = []
     for doc_id, entry in sorted(indexed.items(), key=lambda item: item[1].get("title", "").lower()):
         path = on_disk.get(doc_id)
         modified = path.stat().st_mtime if path else None
         note = ("deleted since the last build" if path is None
-                else "changed since the last build" if built and modified and modified > built else "")
+                else "changed since the last build" if changed(doc_id, path, modified, entry) else "")
         url = entry.get("url")
         link = url or f"{SOURCES_PATH}{doc_id}"
         suffix = Path(doc_id).suffix.lower()
