@@ -199,9 +199,9 @@ def crawl(url: str, sitemap: str | None, max_pages: int, corpus: Path | None, de
 
 @main.command("staff-password")
 @click.option("--name", help="Print an accounts-file line for this person (NAME:HASH) instead of the hash alone.")
-@click.password_option("--password", prompt="Password for the staff console",
-                       help="The password (asked for, twice, when not given).")
-def staff_password(name: str | None, password: str) -> None:
+@click.option("--password", help="The password (asked for, twice, when not given; better, as it stays out of the "
+                                   "shell's history).")
+def staff_password(name: str | None, password: str | None) -> None:
     """Print the hash of a staff console password, for STAFF_PASSWORD_HASH or a STAFF_ACCOUNTS file.
 
     The password itself is never stored anywhere; the hash is scrypt with a random salt.
@@ -213,6 +213,9 @@ def staff_password(name: str | None, password: str) -> None:
     """
     from ui.staff.accounts import AccountsError, account_line, hash_password
 
+    if password is None:
+        # Asked on stderr, so that `... >> staff-accounts.txt` gets the line and nothing else.
+        password = click.prompt("Password for the staff console", hide_input=True, confirmation_prompt=True, err=True)
     try:
         click.echo(account_line(name, password) if name else hash_password(password))
     except AccountsError as error:
