@@ -68,6 +68,13 @@ class Staff:
     def csrf(self) -> str:
         return re.search(r'name="csrf_token" value="([^"]+)"', self.get("/staff").text)[1]
 
+    def finished_job(self, status_path: str, seconds: float = 300) -> dict:
+        """The job's status once it no longer runs (a build loads the model first: allow time)."""
+        deadline = time.monotonic() + seconds
+        while (job := self.get(status_path).json())["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return job
+
 
 def login(base_url: str, name: str, password: str, **headers) -> httpx.Response:
     form = httpx.get(f"{base_url}/staff/login").text
@@ -329,11 +336,7 @@ def test_the_website_is_fetched_from_the_console_by_the_crawl_command(base_url, 
         started = staff.post("/staff/website", data={"csrf_token": staff.csrf(), "url": site.origin + "/",
                                                      "max_pages": "5"})
         again = staff.post("/staff/website", data={"csrf_token": staff.csrf(), "url": site.origin + "/"})
-        for _ in range(200):
-            job = staff.get("/staff/website/status").json()
-            if job["state"] != "running":
-                break
-            time.sleep(0.1)
+        job = staff.finished_job("/staff/website/status", seconds=60)
 
     assert started.status_code == 303 and started.headers["location"] == "/staff/website?notice=crawl-started"
     assert again.status_code in (303, 409)  # 409 "already running", unless the first had already finished
@@ -354,11 +357,7 @@ def test_a_rebuild_from_the_console_is_the_command_line_s_build_and_runs_once(ba
 
     first = staff.post("/staff/build", data={"csrf_token": staff.csrf()})
     second = staff.post("/staff/build", data={"csrf_token": staff.csrf()})
-    for _ in range(1200):
-        job = staff.get("/staff/build/status").json()
-        if job["state"] != "running":
-            break
-        time.sleep(0.25)
+    job = staff.finished_job("/staff/build/status")
 
     assert first.status_code == 303 and first.headers["location"] == "/staff/build?notice=build-started"
     assert second.status_code == 409 and "A build is already running (started by j.smith" in messages(second)[0]

@@ -5,6 +5,7 @@
     GET  /healthz   {"status": "ok", "documents": int, "chunks": int, "model": str, "built_at": str, "build": str}
     GET  /widget/   the compact chat a clinic's site frames; /widget.js etc. in ui/widget.py
     GET  /sources/<doc id>  a document of the index, as a citation opens it (ui/sources.py)
+    /staff          the staff console, when STAFF_PASSWORD_HASH or STAFF_ACCOUNTS is set (ui/staff/)
     GET  /          the chat page
 
 Every error is JSON {"error": one sentence, "disclaimer": DISCLAIMER}; no traceback, no server

@@ -141,6 +141,17 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
             return build
         return register
 
+    def staff_change(path: str):
+        """Register a POST that changes something: only with a session and its CSRF token."""
+        def register(change: Callable[[Request, Session, Any], Awaitable[Response]]):
+            async def checked(request: Request) -> Response:
+                session, form, refused = await checked_form(request)
+                return refused or await change(request, session, form)
+
+            app.add_api_route(path, checked, methods=["POST"], include_in_schema=False)
+            return change
+        return register
+
     async def checked_form(request: Request) -> tuple[Session | None, Any, Response | None]:
         """The session and form of a change, or the response that refuses it."""
         session = session_of(request)
@@ -197,11 +208,8 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
                             httponly=True, samesite="strict")
         return response
 
-    @app.post("/staff/logout", include_in_schema=False)
-    async def logout(request: Request) -> Response:
-        session, _form, refused = await checked_form(request)
-        if refused:
-            return refused
+    @staff_change("/staff/logout")
+    async def logout(request: Request, session: Session, _form: Any) -> Response:
         log.info("staff %s logged out", session.name)
         response = RedirectResponse("/staff/login", status_code=303)
         response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
@@ -225,11 +233,8 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
     async def documents(request: Request, session: Session) -> Response:
         return documents_page(session, request.query_params.get("q", "")[:200])
 
-    @app.post("/staff/documents/upload", include_in_schema=False)
-    async def upload(request: Request) -> Response:
-        session, form, refused = await checked_form(request)
-        if refused:
-            return refused
+    @staff_change("/staff/documents/upload")
+    async def upload(request: Request, session: Session, form: Any) -> Response:
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
         if not files:
             return documents_page(session, messages=[("error", "Choose one or more files to upload.")], status=422)
@@ -240,11 +245,8 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
             messages.append(outcome)
         return documents_page(session, messages=messages, status=422 if refused_any else 200)
 
-    @app.post("/staff/documents/replace", include_in_schema=False)
-    async def replace(request: Request) -> Response:
-        session, form, refused = await checked_form(request)
-        if refused:
-            return refused
+    @staff_change("/staff/documents/replace")
+    async def replace(request: Request, session: Session, form: Any) -> Response:
         doc_id, upload_file = str(form.get("doc_id") or ""), form.get("file")
         try:
             corpus.document_path(settings.corpus_dir, doc_id)
@@ -259,11 +261,8 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
         outcome = await _store_upload(settings, changes, session.name, upload_file, max_bytes=max_bytes, doc_id=doc_id)
         return documents_page(session, messages=[outcome], status=422 if outcome[0] == "error" else 200)
 
-    @app.post("/staff/documents/delete", include_in_schema=False)
-    async def delete(request: Request) -> Response:
-        session, form, refused = await checked_form(request)
-        if refused:
-            return refused
+    @staff_change("/staff/documents/delete")
+    async def delete(request: Request, session: Session, form: Any) -> Response:
         doc_id = str(form.get("doc_id") or "")
         try:
             corpus.remove_document(settings.corpus_dir, doc_id)
@@ -297,21 +296,15 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
     async def build_view(request: Request, session: Session) -> Response:
         return build_page(session, notices(request))
 
-    @app.post("/staff/build", include_in_schema=False)
-    async def rebuild(request: Request) -> Response:
-        session, _form, refused = await checked_form(request)
-        if refused:
-            return refused
+    @staff_change("/staff/build")
+    async def rebuild(request: Request, session: Session, _form: Any) -> Response:
         busy = jobs.start_build(settings, by=session.name)
         if busy:
             return build_page(session, messages=[("error", busy)], status=409)
         return RedirectResponse("/staff/build?notice=build-started", status_code=303)
 
-    @app.post("/staff/build/rollback", include_in_schema=False)
-    async def rollback(request: Request) -> Response:
-        session, _form, refused = await checked_form(request)
-        if refused:
-            return refused
+    @staff_change("/staff/build/rollback")
+    async def rollback(request: Request, session: Session, _form: Any) -> Response:
         try:
             before, now = rollback_index(settings.index_dir)
         except BuildLocked:
@@ -339,11 +332,8 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
     async def website(request: Request, session: Session) -> Response:
         return website_page(session, notices(request))
 
-    @app.post("/staff/website", include_in_schema=False)
-    async def crawl(request: Request) -> Response:
-        session, form, refused = await checked_form(request)
-        if refused:
-            return refused
+    @staff_change("/staff/website")
+    async def crawl(request: Request, session: Session, form: Any) -> Response:
         url, sitemap = str(form.get("url") or "").strip(), str(form.get("sitemap") or "").strip() or None
         try:
             max_pages = int(str(form.get("max_pages") or "200"))
