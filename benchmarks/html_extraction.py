@@ -71,6 +71,14 @@ def trafilatura_text(page: str) -> str:
                                with_metadata=False) or ""
 
 
+def trafilatura_recall(page: str) -> str:
+    """trafilatura told to prefer keeping text to dropping it."""
+    import trafilatura
+
+    return trafilatura.extract(page, output_format="txt", include_comments=False, include_tables=True,
+                               with_metadata=False, favor_recall=True) or ""
+
+
 def trafilatura_then_heuristics(page: str) -> str:
     """trafilatura's main text, then the line heuristics on it (phones, calls to action...)."""
     from assistant.documents.clean import clean_text
@@ -81,6 +89,7 @@ def trafilatura_then_heuristics(page: str) -> str:
 EXTRACTORS = {
     "html.parser + markup + line rules": heuristics,
     "trafilatura": trafilatura_text,
+    "trafilatura, favor_recall": trafilatura_recall,
     "trafilatura + heuristics": trafilatura_then_heuristics,
 }
 
