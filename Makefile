@@ -10,7 +10,7 @@ PORT ?= 7860
 export GRADIO_ANALYTICS_ENABLED := False
 AXE := tests/js/node_modules/.installed
 
-.PHONY: run test bench install browser build serve clean
+.PHONY: run test bench install browser build serve clean screenshots
 
 run: $(VENV)/.installed
 	$(BIN)/clinic-assistant build --if-stale
@@ -24,6 +24,11 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 install: $(VENV)/.installed
+
+# The README's pictures of the staff console, taken by its browser test.
+screenshots: $(VENV)/.installed-test browser $(AXE)
+	$(BIN)/python -m pytest -q tests/test_staff_browser.py
+	mkdir -p docs/staff && cp test-artifacts/staff/*.png docs/staff/
 
 # torch first and pinned: its CPU wheel of 2.13.0 is available here, while an unpinned torch
 # (asked for by sentence-transformers) would pull several GB of CUDA packages.

@@ -74,9 +74,10 @@ def main(verbose: bool) -> None:
                    "if one fails, the new index is not served [default: checks.tsv in the corpus folder, if any].")
 @click.option("--no-check", is_flag=True, help="Publish without asking the check questions.")
 @click.option("--wait", is_flag=True, help="If another build is running, wait for it instead of stopping.")
+@click.option("--by", help="Who asked for this build, shown in the staff console [default: command line (your user name)].")
 @_fail_cleanly
 def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, check_file: Path | None,
-          no_check: bool, wait: bool) -> None:
+          no_check: bool, wait: bool, by: str | None) -> None:
     """Bring the search index up to date with the documents in the corpus folder.
 
     Only new and changed documents are read and embedded; removed ones leave the index. Files
@@ -94,6 +95,7 @@ def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, c
     from assistant.lifecycle.gate import CheckFileError, ChecksFailed, read_checks
     from assistant.lifecycle.lock import BuildLocked
     from assistant.lifecycle.progress import Progress
+    from assistant.lifecycle.status import StatusProgress, status_path
 
     settings = _settings(corpus, index)
     if if_stale and not index_is_stale(settings):
@@ -104,8 +106,11 @@ def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, c
                                 else settings.corpus_dir / CHECKS_FILE)
     try:
         checks = read_checks(check_file) if check_file else []
+        # Also written to index/.build-status.json, for the staff console to show.
+        progress = StatusProgress(status_path(settings.index_dir, "build"), by=by or _command_line_user(),
+                                  checks=len(checks), tee=Progress.to_stderr())
         report = build_index(settings, full=full, checks=checks, check_source=str(check_file), wait=wait,
-                             progress=Progress.to_stderr())
+                             progress=progress)
     except (BuildLocked, CheckFileError, ChecksFailed) as error:
         raise click.ClickException(str(error)) from None
     except FileNotFoundError:
@@ -121,6 +126,102 @@ def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, c
         click.echo(f"  all {len(checks)} check questions in {check_file} found their document")
 
 
+def _command_line_user() -> str:
+    import getpass
+
+    try:
+        return f"command line ({getpass.getuser()})"
+    except (KeyError, OSError):  # no user name for this uid (a container)
+        return "command line"
+
+
+@main.command()
+@click.argument("url")
+@click.option("--sitemap", help="The site's sitemap [default: the one robots.txt names, else /sitemap.xml].")
+@click.option("--max-pages", default=200, show_default=True, type=click.IntRange(1, 100_000),
+              help="Stop after fetching this many pages.")
+@click.option("--corpus", type=click.Path(path_type=Path, file_okay=False), help="Folder of documents [default: corpus].")
+@click.option("--delay", default=1.0, show_default=True, type=click.FloatRange(0, 60),
+              help="Seconds between two requests (longer if the site's robots.txt asks for it).")
+@click.option("--by", help="Who asked for this crawl, shown in the staff console [default: command line (your user name)].")
+@_fail_cleanly
+def crawl(url: str, sitemap: str | None, max_pages: int, corpus: Path | None, delay: float, by: str | None) -> None:
+    """Fetch the clinic's website into the corpus folder, for the next build.
+
+    Only pages on the host of URL, as robots.txt allows, one request at a time. Each page is
+    stored under web/<host>/ with its address in sources.csv, so citations link to the page. A
+    second crawl asks only for what changed (ETag, Last-Modified) and rewrites only changed pages;
+    a page the site no longer has is removed. Then run: clinic-assistant build
+
+    \b
+    Example:
+      clinic-assistant crawl https://www.example-clinic.org/patient-information/
+      clinic-assistant crawl https://www.example-clinic.org/ --sitemap https://www.example-clinic.org/sitemap.xml --max-pages 50
+    """
+    from dataclasses import replace
+
+    from assistant.documents.crawl import CrawlError, crawl_site
+    from assistant.lifecycle.lock import CrawlLocked, crawl_lock
+    from assistant.lifecycle.status import DONE, FAILED, RUNNING, JobStatus, now, status_path, write_status
+    from assistant.records.changes import ChangeLog
+
+    settings = _settings(corpus)
+    settings.corpus_dir.mkdir(parents=True, exist_ok=True)
+    path = status_path(settings.index_dir, "crawl")
+    status = JobStatus(kind="crawl", state=RUNNING, by=by or _command_line_user(), started_at=now(), stage=url)
+
+    def on_page(page: str, outcome: str) -> None:
+        nonlocal status
+        status = replace(status, done=status.done + 1, lines=(status.lines + (f"{outcome}: {page}",))[-20:])
+        write_status(path, status)
+        click.echo(f"{outcome}: {page}", err=True)
+
+    try:
+        with crawl_lock(settings.corpus_dir):
+            write_status(path, status)
+            try:
+                report = crawl_site(url, settings.corpus_dir, sitemap=sitemap, max_pages=max_pages, delay=delay,
+                                    on_page=on_page)
+            except CrawlError as error:
+                write_status(path, replace(status, state=FAILED, finished_at=now(), lines=(str(error),)))
+                raise click.ClickException(str(error)) from None
+            write_status(path, replace(status, state=DONE, finished_at=now(), lines=tuple(report.summary_lines())))
+            changes = ChangeLog.beside(settings.index_dir)
+            for doc_id in report.new + report.changed:
+                changes.record(status.by, "crawled", doc_id)
+            for doc_id in report.removed:
+                changes.record(status.by, "removed by the crawl", doc_id)
+    except CrawlLocked as error:
+        raise click.ClickException(str(error)) from None
+    for line in report.summary_lines():
+        click.echo(line)
+
+
+@main.command("staff-password")
+@click.option("--name", help="Print an accounts-file line for this person (NAME:HASH) instead of the hash alone.")
+@click.option("--password", help="The password (asked for, twice, when not given; better, as it stays out of the "
+                                   "shell's history).")
+def staff_password(name: str | None, password: str | None) -> None:
+    """Print the hash of a staff console password, for STAFF_PASSWORD_HASH or a STAFF_ACCOUNTS file.
+
+    The password itself is never stored anywhere; the hash is scrypt with a random salt.
+
+    \b
+    Example:
+      clinic-assistant staff-password                      # then: STAFF_PASSWORD_HASH='scrypt$...'
+      clinic-assistant staff-password --name j.smith >> staff-accounts.txt
+    """
+    from ui.staff.accounts import AccountsError, account_line, hash_password
+
+    if password is None:
+        # Asked on stderr, so that `... >> staff-accounts.txt` gets the line and nothing else.
+        password = click.prompt("Password for the staff console", hide_input=True, confirmation_prompt=True, err=True)
+    try:
+        click.echo(account_line(name, password) if name else hash_password(password))
+    except AccountsError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @main.command()
 @click.option("--index", type=click.Path(path_type=Path), help="Index folder [default: index].")
 @_fail_cleanly
@@ -133,15 +234,13 @@ def rollback(index: Path | None) -> None:
     Example:
       clinic-assistant rollback
     """
-    from assistant.index.store import current_build, read_manifest
-    from assistant.index.store import rollback as roll_back
-    from assistant.lifecycle.lock import BuildLocked, build_lock
+    from assistant.index.store import read_manifest
+    from assistant.lifecycle.build import rollback_index
+    from assistant.lifecycle.lock import BuildLocked
 
     settings = _settings(index=index)
     try:
-        with build_lock(settings.index_dir):
-            before = current_build(settings.index_dir)
-            now = roll_back(settings.index_dir)
+        before, now = rollback_index(settings.index_dir)
     except BuildLocked as error:
         raise click.ClickException(str(error)) from None
     manifest = read_manifest(settings.index_dir)

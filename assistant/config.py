@@ -142,6 +142,16 @@ class Settings:
     # Questions that may wait for the one answering worker before more are refused with a 503
     # (ui/answer_queue.py): 64 waiting at ~20-30 ms each is under 2 s.
     max_waiting_questions: int = 64
+    # The staff console (ui/staff/) is off unless one of these is set: one shared password's hash
+    # (from `clinic-assistant staff-password`), or a file of "name:hash" lines, one per person.
+    staff_password_hash: str | None = None
+    staff_accounts: Path | None = None
+    # The key that signs staff sessions: every server process that shares it accepts the others'
+    # sessions, so give replicas the same one. None: index/.staff-secret, made on first use
+    # (the index folder is what replicas share).
+    staff_secret_file: Path | None = None
+    # A patient leaflet is a few MB; 20 MB leaves room for a long illustrated PDF.
+    staff_max_upload_mb: int = 20
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -152,6 +162,8 @@ class Settings:
             raise SettingsError("RATE_LIMIT_PER_MINUTE must be 0 (no limit) or more.")
         if self.gaps_retention_days < 1:
             raise SettingsError("GAPS_RETENTION_DAYS must be at least 1.")
+        if self.staff_max_upload_mb < 1:
+            raise SettingsError("STAFF_MAX_UPLOAD_MB must be at least 1.")
         # Frozen: normalise in place once, so every reader compares like with like.
         object.__setattr__(self, "allowed_origins", tuple(dict.fromkeys(map(_normalise_origin, self.allowed_origins))))
         object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(map(_normalise_host, self.allowed_hosts))))
@@ -167,6 +179,32 @@ class Settings:
     @property
     def resolved_gaps_db(self) -> Path:
         return self.gaps_db if self.gaps_db is not None else self.index_dir / "gaps.sqlite"
+
+    @property
+    def resolved_staff_secret_file(self) -> Path:
+        return self.staff_secret_file if self.staff_secret_file is not None else self.index_dir / ".staff-secret"
+
+    @property
+    def staff_console_on(self) -> bool:
+        return bool(self.staff_password_hash or self.staff_accounts)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment variables from_env reads, so that a command the
+        server starts (the staff console's build) runs with exactly the server's settings."""
+        values = {
+            "CORPUS_DIR": self.corpus_dir, "INDEX_DIR": self.index_dir, "MODEL_PATH": self.model_path,
+            "MODEL_NAME": self.model_name, "QUERY_THREADS": self.query_threads, "BUILD_THREADS": self.build_threads,
+            "TOP_K": self.top_k, "MAX_QUESTION_CHARS": self.max_question_chars,
+            "CHUNK_MAX_TOKENS": self.chunk_max_tokens, "ALLOWED_ORIGINS": " ".join(self.allowed_origins),
+            "ALLOWED_HOSTS": " ".join(self.allowed_hosts), "RATE_LIMIT_PER_MINUTE": self.rate_limit_per_minute,
+            "URGENT_PHONE": self.urgent_phone, "EMERGENCY_NUMBER": self.emergency_number,
+            "CRISIS_LINE": self.crisis_line, "FEEDBACK_DB": self.feedback_db, "GAPS_LOG": int(self.gaps_log),
+            "GAPS_DB": self.gaps_db, "GAPS_RETENTION_DAYS": self.gaps_retention_days,
+            "MAX_WAITING_QUESTIONS": self.max_waiting_questions, "STAFF_PASSWORD_HASH": self.staff_password_hash,
+            "STAFF_ACCOUNTS": self.staff_accounts, "STAFF_SECRET_FILE": self.staff_secret_file,
+            "STAFF_MAX_UPLOAD_MB": self.staff_max_upload_mb,
+        }
+        return {name: "" if value is None else str(value) for name, value in values.items()}
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -197,4 +235,8 @@ class Settings:
             gaps_db=Path(env["GAPS_DB"]) if env.get("GAPS_DB") else None,
             gaps_retention_days=_env_int("GAPS_RETENTION_DAYS", 30, 1),
             max_waiting_questions=_env_int("MAX_WAITING_QUESTIONS", 64, 1),
+            staff_password_hash=env.get("STAFF_PASSWORD_HASH") or None,
+            staff_accounts=Path(env["STAFF_ACCOUNTS"]) if env.get("STAFF_ACCOUNTS") else None,
+            staff_secret_file=Path(env["STAFF_SECRET_FILE"]) if env.get("STAFF_SECRET_FILE") else None,
+            staff_max_upload_mb=_env_int("STAFF_MAX_UPLOAD_MB", 20, 1),
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .texts import DISCLAIMER
 from .types import Answer, Passage
@@ -27,6 +27,10 @@ def escape_text(text: str) -> str:
     return _LIST_NUMBER_AT_START.sub(r"\1\\\2", escaped)
 
 
+# Where the assistant serves the local files of the index, read-only (ui/sources.py).
+SOURCES_PATH = "/sources/"
+
+
 def _safe_url(url: str | None) -> str | None:
     if not url:
         return None
@@ -34,6 +38,17 @@ def _safe_url(url: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+
+
+def source_link(passage: Passage, base_url: str = "") -> str:
+    """Where the passage can be read in its source: its web page, else the file as the assistant
+    serves it, at the cited page of a PDF. `base_url` ("https://assistant.example-clinic.org")
+    makes a served file's link absolute, for pages other than the assistant's own."""
+    url = _safe_url(passage.url)
+    if url:
+        return url
+    link = f"{base_url.rstrip('/')}{SOURCES_PATH}{quote(passage.doc_id)}"
+    return link + (f"#page={passage.page}" if passage.page is not None else "")
 
 
 def _quote(passage: Passage) -> str:
@@ -59,26 +74,25 @@ def _quote(passage: Passage) -> str:
     return "\n".join(lines_out)
 
 
-def citation(passage: Passage) -> str:
+def citation(passage: Passage, base_url: str = "") -> str:
     parts = [f"**[{passage.number}] {escape_text(passage.title)}**"]
     if passage.section and passage.section != passage.title:
         parts.append(f"section “{escape_text(passage.section)}”")
     if passage.page is not None:
         parts.append(f"page {passage.page}")
-    url = _safe_url(passage.url)
-    if url:
-        parts.append(f"[open the source]({url})")
+    parts.append(f"[open the source]({source_link(passage, base_url)})")
     return " · ".join(parts)
 
 
-def render_markdown(answer: Answer) -> str:
-    """The whole chat message: notices, the numbered cited passages, then the disclaimer."""
+def render_markdown(answer: Answer, *, base_url: str = "") -> str:
+    """The whole chat message: notices, the numbered cited passages, then the disclaimer.
+    `base_url`: see source_link."""
     # The notices first: an urgent card or "possibly urgent" line must be the first thing read.
     blocks: list[str] = [escape_text(notice) for notice in answer.notices]
     if answer.passages and answer.query and answer.query != answer.question:
         blocks.append(f"*Searched for: {escape_text(answer.query)}*")
     for passage in answer.passages:
-        blocks.append(citation(passage) + "\n\n" + _quote(passage))
+        blocks.append(citation(passage, base_url) + "\n\n" + _quote(passage))
     blocks.append(escape_text(answer.disclaimer))
     return "\n\n".join(blocks)
 
@@ -89,20 +103,23 @@ def render_notice(text: str) -> str:
     return f"{escape_text(text)}\n\n{escape_text(DISCLAIMER)}"
 
 
-def passage_to_dict(passage: Passage) -> dict:
+def passage_to_dict(passage: Passage, base_url: str = "") -> dict:
+    """`url`: the document's web page, if it has one; `source_url`: where to read it, always."""
     return {
         "text": passage.text,
         "highlight": passage.highlight,
         "title": passage.title,
         "doc_id": passage.doc_id,
         "url": passage.url,
+        "source_url": source_link(passage, base_url),
         "page": passage.page,
         "score": passage.score,
     }
 
 
-def answer_to_dict(answer: Answer) -> dict:
-    """The body of `POST /api/ask` and of `clinic-assistant ask --json`."""
+def answer_to_dict(answer: Answer, *, base_url: str = "") -> dict:
+    """The body of `POST /api/ask` (links absolute, on `base_url`) and of
+    `clinic-assistant ask --json` (served files as paths)."""
     return {
         "question": answer.question,
         "query": answer.query,
@@ -110,7 +127,7 @@ def answer_to_dict(answer: Answer) -> dict:
         "urgent": answer.urgent,
         "urgency": answer.urgency,
         "urgent_reason": answer.urgent_reason,
-        "passages": [passage_to_dict(p) for p in answer.passages],
-        "answer_markdown": render_markdown(answer),
+        "passages": [passage_to_dict(p, base_url) for p in answer.passages],
+        "answer_markdown": render_markdown(answer, base_url=base_url),
         "disclaimer": answer.disclaimer,
     }

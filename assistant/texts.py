@@ -6,6 +6,10 @@ DISCLAIMER = (
     "have a medical emergency, call your local emergency number now."
 )
 
+# Above the chat in the widget, where a phone has no room for the whole text: one line, the
+# whole DISCLAIMER one tap away (and at the end of every answer).
+DISCLAIMER_SHORT = "Not medical advice. Emergency? Get help now."
+
 NO_ANSWER = (
     "I could not find this in the clinic's documents, so I will not guess. I can show passages "
     "about cancer that has spread (metastases): what it is, where it spreads, symptoms, tests and "

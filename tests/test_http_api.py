@@ -22,7 +22,7 @@ from ui.app import API_MAX_BODY, serve
 BREAST_CANCER = "Where does breast cancer usually spread?"
 ANSWER_KEYS = {"question", "query", "abstained", "urgent", "urgency", "urgent_reason", "passages",
                "answer_markdown", "disclaimer"}
-PASSAGE_KEYS = {"text", "highlight", "title", "doc_id", "url", "page", "score"}
+PASSAGE_KEYS = {"text", "highlight", "title", "doc_id", "url", "source_url", "page", "score"}
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,9 @@ def test_question_is_answered_with_cited_passages_and_the_disclaimer(base_url):
         assert passage["title"] and passage["doc_id"]
         assert isinstance(passage["score"], float)
         assert passage["page"] is None or isinstance(passage["page"], int)
+        # The seed pages have no web address: the assistant serves them, on its own address.
+        assert passage["url"] is None and passage["source_url"] == f"{base_url}/sources/{passage['doc_id']}"
+        assert f"[open the source]({passage['source_url']})" in body["answer_markdown"]
     assert "[1]" in body["answer_markdown"]
     assert body["disclaimer"] == DISCLAIMER
     assert DISCLAIMER in body["answer_markdown"]

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from assistant.texts import DISCLAIMER
+from assistant.texts import DISCLAIMER, DISCLAIMER_SHORT
 from tests.live_server import (
     ClinicSite,
     axe_violations,
@@ -101,6 +101,27 @@ def test_widget_opens_from_the_keyboard_answers_and_closes_with_escape_on_a_phon
     expect(page.get_by_role("dialog")).to_be_hidden()
     expect(launcher(page)).to_be_focused()  # focus back where it was
     expect(launcher(page)).to_have_attribute("aria-expanded", "false")
+
+
+def test_on_a_phone_the_disclaimer_above_the_chat_is_one_line_with_the_whole_text_a_tap_away(page, site, artifacts_dir):
+    page.set_viewport_size(PHONE)
+    page.goto(site.origin)
+    launcher(page).click()
+    chat = chat_frame(page)
+    notice = chat.locator("#disclaimer summary")
+
+    expect(notice).to_have_text(DISCLAIMER_SHORT)
+    line = float(notice.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)"))
+    assert notice.bounding_box()["height"] <= 1.5 * line  # one line
+    expect(chat.get_by_text(DISCLAIMER)).to_be_hidden()
+    page.screenshot(path=artifacts_dir / "widget-before-a-question-360x740.png")
+
+    notice.click()  # a tap
+
+    expect(chat.get_by_text(DISCLAIMER)).to_be_visible()
+    chat.locator(BOX).fill(QUESTION)
+    chat.locator(BOX).press("Enter")
+    expect(chat.locator(BOT_MESSAGE).last).to_contain_text(DISCLAIMER, timeout=ANSWER_MS)  # every answer, in full
 
 
 def test_launcher_dialog_and_frame_are_named_and_pass_axe(page, site):

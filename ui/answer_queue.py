@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -77,6 +78,11 @@ class SerialAssistant:
         if time.perf_counter() - queued > MAX_WAIT_SECONDS:
             raise ServerBusy
         return self._assistant.ask(question, history)
+
+    async def run(self, work: Callable[..., Any], *args: Any) -> Any:
+        """Other work with the model (grouping the gaps log for the staff console), on the same
+        worker, so the model is never used by two threads at once. Not bounded: staff only."""
+        return await asyncio.wrap_future(self._worker.submit(work, *args))
 
     def health(self) -> dict[str, Any]:
         return self._assistant.health()

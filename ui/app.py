@@ -4,6 +4,8 @@
     POST /api/feedback {"doc_ids": [str], "vote": "up"|"down"}: a vote on an answer that showed doc_ids
     GET  /healthz   {"status": "ok", "documents": int, "chunks": int, "model": str, "built_at": str, "build": str}
     GET  /widget/   the compact chat a clinic's site frames; /widget.js etc. in ui/widget.py
+    GET  /sources/<doc id>  a document of the index, as a citation opens it (ui/sources.py)
+    /staff          the staff console, when STAFF_PASSWORD_HASH or STAFF_ACCOUNTS is set (ui/staff/)
     GET  /          the chat page
 
 Every error is JSON {"error": one sentence, "disclaimer": DISCLAIMER}; no traceback, no server
@@ -30,7 +32,7 @@ from assistant import texts
 from assistant.answer import Assistant
 from assistant.config import Settings
 from assistant.index.embed import ModelNotFound
-from assistant.index.store import IndexNotReady
+from assistant.index.store import IndexNotReady, read_manifest
 from assistant.lifecycle.live import LiveAssistant
 from assistant.records.feedback import FeedbackError, FeedbackStore
 from assistant.render import answer_to_dict
@@ -41,6 +43,10 @@ from .answer_queue import BUSY_RETRY_SECONDS, SerialAssistant, ServerBusy
 from .chat import CHAT_CSS, build_chat
 from .errors import error_response
 from .ratelimit import RateLimiter
+from .sources import add_sources
+from .staff.accounts import AccountsError
+from .staff.console import add_staff_console
+from .staff.sessions import SecretError
 from .widget import WIDGET_CSS, WIDGET_PATH, add_widget
 
 log = logging.getLogger(__name__)
@@ -80,8 +86,23 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
 
     # No /docs or /openapi.json: the contract is in this module, and Swagger UI loads from a CDN.
     app = FastAPI(title="clinic-assistant", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.add_middleware(BodySizeLimit, limit_for=_body_limit)
+    # The staff console's uploads may be larger than any question: their own limit, plus room
+    # for the form around the files.
+    staff_max_body = settings.staff_max_upload_mb * 1_000_000 + 64 * 1024
+    app.add_middleware(BodySizeLimit, limit_for=lambda path: staff_max_body if security.is_staff_path(path) else
+                       _body_limit(path))
     add_widget(app)
+    add_sources(app, settings.corpus_dir, indexed=lambda: _served_manifest(settings, live.assistant if live else served)
+                .get("documents", {}))
+
+    async def group_gaps(entries: list) -> list:
+        from assistant.records.gaps import group_questions
+
+        embedder = (live.assistant if live else served).retriever.embedder
+        return await serial.run(group_questions, entries, embedder)
+
+    add_staff_console(app, settings, manifest=lambda: _served_manifest(settings, live.assistant if live else served)
+                      or None, feedback=feedback, group_gaps=group_gaps)
     security.install(app, settings, bound_host)  # after the above: its guards see requests first
     # Outermost, so pages are compressed after their nonce is in: Gradio compresses its scripts
     # (Brotli) but not its pages, and the widget's page is 52 KB of config (about 9 KB gzipped).
@@ -100,7 +121,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
             return error_response(bad.status, str(bad))
         try:
             answer = await serial.ask(question, history)
-            return JSONResponse(answer_to_dict(answer))
+            # Absolute links: the caller may show them on another site's page.
+            return JSONResponse(answer_to_dict(answer, base_url=str(request.base_url)))
         except ServerBusy:
             return error_response(503, texts.BUSY, headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
         except Exception as error:  # the caller gets one fixed sentence, never an exception
@@ -150,6 +172,18 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     return _mount_chat(app, chat(), "/", footer_links=["settings"], css=CHAT_CSS)
 
 
+def _served_manifest(settings: Settings, assistant: Any) -> dict:
+    """The manifest of the index `assistant` answers from, with its build's name; for a
+    stand-in without an index, the published one on disk ({} if there is none)."""
+    index = getattr(getattr(assistant, "retriever", None), "index", None)
+    if index is not None:
+        return {**index.manifest, "build_id": index.path.name}
+    try:
+        return read_manifest(settings.index_dir)
+    except IndexNotReady:
+        return {}
+
+
 def _mount_chat(app: FastAPI, chat: gr.Blocks, path: str, **options: Any) -> FastAPI:
     return gr.mount_gradio_app(
         app,
@@ -170,7 +204,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     sentence and exit non-zero instead of starting."""
     try:
         app = create_app(settings, bound_host=host)
-    except (IndexNotReady, ModelNotFound) as error:
+    except (IndexNotReady, ModelNotFound, AccountsError, SecretError) as error:
         raise SystemExit(str(error)) from None  # message to stderr, exit status 1
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
 

@@ -5,6 +5,7 @@ Two layouts of the same chat: the full page at "/" and the compact one a clinic'
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +15,7 @@ import gradio as gr
 from assistant import texts
 from assistant.records.feedback import FeedbackStore
 from assistant.render import render_markdown, render_notice
-from assistant.texts import DISCLAIMER, EMPTY_QUESTION, EXAMPLE_QUESTIONS, SERVICE_ERROR
+from assistant.texts import DISCLAIMER, DISCLAIMER_SHORT, EMPTY_QUESTION, EXAMPLE_QUESTIONS, SERVICE_ERROR
 from assistant.types import Answer
 
 from .answer_queue import ServerBusy
@@ -125,7 +126,15 @@ def build_chat(
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_height=compact) as page:
         if not compact:
             gr.Markdown(f"# {TITLE}\n\n{INTRO}")
-        gr.Markdown(f"**{DISCLAIMER}**", elem_id="disclaimer")
+            gr.Markdown(f"**{DISCLAIMER}**", elem_id="disclaimer")
+        else:
+            # The widget's frame is a phone's width or 420 px: the whole text took a quarter of a
+            # 360 px screen before any answer. One line here, the whole text a tap away; every
+            # answer still ends with all of it.
+            # Markdown, not gr.HTML: Gradio 6 renders an HTML component through a template it
+            # evaluates as code, which the page's policy (no 'unsafe-eval') forbids.
+            gr.Markdown(f"<details><summary>{html.escape(DISCLAIMER_SHORT)}</summary><p>{html.escape(DISCLAIMER)}</p>"
+                        "</details>", elem_id="disclaimer")
         shown = gr.State({})
         gr.ChatInterface(
             respond,

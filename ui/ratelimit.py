@@ -41,6 +41,17 @@ class RateLimiter:
             self._forget_idle(now)
         return wait
 
+    def wait(self, client: str) -> int:
+        """The seconds until the client may go on (0: now), without taking from its allowance:
+        for limits that count only failures, such as wrong passwords."""
+        if self.per_minute == 0:
+            return 0
+        rate = self.per_minute / 60
+        with self._lock:
+            tokens, counted = self._buckets.get(client, (self.per_minute, self._clock()))
+            tokens = min(self.per_minute, tokens + (self._clock() - counted) * rate)
+        return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / rate))
+
     def _forget_idle(self, now: float) -> None:
         # A bucket untouched for a minute is full again, the same as no bucket: drop it, so
         # memory stays bounded by the clients of the last minute.

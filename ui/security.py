@@ -3,9 +3,12 @@
 Outermost first, each request passes:
 - SecurityHeaders: every response gets a Content-Security-Policy (scripts only from this server
   or inline ones carrying this response's nonce; frame-ancestors: this server and the allowed
-  sites), X-Content-Type-Options and Referrer-Policy.
+  sites), X-Content-Type-Options and Referrer-Policy. The staff console gets a stricter policy
+  (frame-ancestors 'none', X-Frame-Options DENY, no caching), a served source file a sandbox.
 - HostGuard: the Host (and a proxy's X-Forwarded-Host) must name this server. Gradio builds the
   URLs in its page from these headers, and its localhost check trusts them.
+- StaffGuard: the staff console (/staff) only from its own pages: no other site, not even one
+  in ALLOWED_ORIGINS, may send it anything but a followed link.
 - OriginGuard: a request that carries an Origin is refused unless it comes from this server's own
   pages or a site in ALLOWED_ORIGINS, so another site's page can neither read nor cause anything.
 - Starlette's CORSMiddleware, for the allowed sites only. Gradio steps back when its parent app
@@ -50,6 +53,24 @@ _POLICY = (
     "form-action 'none'; "
     "frame-ancestors {ancestors}"
 )
+# The staff console (ui/staff/): its forms post to itself, its styles are files, and no site may
+# frame it, not even the clinic's own (ALLOWED_ORIGINS frame the chat only).
+_STAFF_POLICY = (
+    "default-src 'none'; "
+    "script-src 'self' 'nonce-{nonce}'; "
+    "style-src 'self'; "
+    "img-src 'self' data:; "
+    "connect-src 'self'; "
+    "base-uri 'none'; "
+    "form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# A source file as the clinic gave it (ui/sources.py). An HTML page may carry scripts, forms and
+# remote images: sandboxed (no script runs, and it gets an origin of its own, so it cannot read
+# this server's pages), and nothing is loaded from anywhere.
+_SOURCE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors {ancestors}"
+STAFF_PATH = "/staff"
+SOURCES_PATH = "/sources/"
 # `<script` opening a tag. Gradio writes its config into the page as JSON with "<" escaped
 # (\u003c), so no text in it can open a tag that would receive the nonce.
 _SCRIPT_TAG = re.compile(rb"<script(?=[\s>])", re.IGNORECASE)
@@ -60,6 +81,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The refusals name the setting: whoever reads one in a browser's console is likely its operator.
 _UNKNOWN_HOST = "This server does not answer to that host name (see ALLOWED_HOSTS)."
 _OTHER_SITE = "This site may not use the clinic's assistant (see ALLOWED_ORIGINS)."
+_STAFF_ONLY = "The staff console can only be used from its own pages."
 
 
 def install(app: FastAPI, settings: Settings, bound_host: str | None = None) -> None:
@@ -76,6 +98,7 @@ def install(app: FastAPI, settings: Settings, bound_host: str | None = None) -> 
         max_age=600,
     )
     app.add_middleware(OriginGuard, allowed_origins=settings.allowed_origins)
+    app.add_middleware(StaffGuard)
     app.add_middleware(HostGuard, hosts=trusted_hosts(settings, bound_host))
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.allowed_origins)
 
@@ -161,9 +184,40 @@ class OriginGuard:
         await self.app(scope, receive, send)
 
 
+def is_staff_path(path: str) -> bool:
+    return path == STAFF_PATH or path.startswith(STAFF_PATH + "/")
+
+
+class StaffGuard:
+    """Keeps every other site away from the staff console, the clinic's own sites included.
+
+    For /staff paths, before OriginGuard (which lets ALLOWED_ORIGINS through) and CORS (which
+    would answer them): a request whose Origin is not this server's own is refused (403), and so
+    is one a browser marks as sent from another site (Sec-Fetch-Site: same-site or cross-site),
+    unless it is a plain link followed to a page (Sec-Fetch-Mode: navigate, a GET). Such a visit
+    arrives without the session cookie (SameSite=Strict) and finds the login page.
+    """
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] in ("http", "websocket") and is_staff_path(scope["path"]):
+            headers = Headers(scope=scope)
+            origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+            navigation = scope.get("method") in ("GET", "HEAD") and headers.get("sec-fetch-mode") == "navigate"
+            foreign_origin = origin is not None and not same_origin(origin, headers.get("host", ""))
+            foreign_site = site not in (None, "same-origin", "none") and not navigation
+            if foreign_origin or foreign_site:
+                await _refuse(scope, receive, send, 403, _STAFF_ONLY)
+                return
+        await self.app(scope, receive, send)
+
+
 class SecurityHeaders:
     """Adds the security headers to every HTTP response, and this response's nonce to the
-    <script> tags of an HTML page (the page is read whole for that; everything else streams)."""
+    <script> tags of the chat's and the console's HTML pages (such a page is read whole for that;
+    everything else streams). A served source file never gets a nonce: its scripts stay inert."""
 
     def __init__(self, app: Callable, frame_ancestors: Iterable[str]) -> None:
         self.app = app
@@ -176,17 +230,22 @@ class SecurityHeaders:
         nonce = secrets.token_urlsafe(18)
         page_start: dict | None = None
         page_body: list[bytes] = []
+        staff, source = is_staff_path(scope["path"]), scope["path"].startswith(SOURCES_PATH)
+        policy = _STAFF_POLICY if staff else _SOURCE_POLICY if source else _POLICY
 
         async def send_with_headers(message: dict) -> None:
             nonlocal page_start
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = _POLICY.format(nonce=nonce, ancestors=self.ancestors)
+                headers["Content-Security-Policy"] = policy.format(nonce=nonce, ancestors=self.ancestors)
                 headers["X-Content-Type-Options"] = "nosniff"
                 # Same-origin: Gradio's own requests keep their Origin header (OriginGuard needs
                 # it), and a source link opened from an answer does not tell its site where from.
                 headers["Referrer-Policy"] = "same-origin"
-                is_page = headers.get("content-type", "").startswith("text/html")
+                if staff:
+                    headers["X-Frame-Options"] = "DENY"  # for browsers older than frame-ancestors
+                    headers["Cache-Control"] = "no-store"  # staff pages and their tokens stay out of caches
+                is_page = headers.get("content-type", "").startswith("text/html") and not source
                 if is_page and "content-encoding" not in headers and scope["method"] != "HEAD":
                     page_start = message  # held until the whole page is read
                     return

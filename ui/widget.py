@@ -39,6 +39,8 @@ WIDGET_CSS = f"""
 .gradio-container .main.fillable {{ padding: 12px; }}
 .contain .column > * {{ flex-shrink: 0; }}
 .contain, .column:has(#{ANSWERS_ID}), #{ANSWERS_ID} {{ min-height: 0; flex-shrink: 1; }}
+.gradio-container #disclaimer summary {{ cursor: pointer; font-size: 14px; line-height: 1.4; }}
+.gradio-container #disclaimer details p {{ margin: 4px 0 0; font-size: 14px; }}
 """
 
 _JAVASCRIPT = "text/javascript; charset=utf-8"

@@ -192,8 +192,12 @@ def _normalise(raw: str) -> list[str]:
     return lines
 
 
-def clean_text(raw: str) -> CleanedText:
-    """Keep the article of a saved page: its headings, paragraphs and lists, in order."""
+def clean_text(raw: str, headings: frozenset[str] = frozenset()) -> CleanedText:
+    """Keep the article of a saved page: its headings, paragraphs and lists, in order.
+
+    `headings`: lines the format marked as headings (a Word heading style, an HTML <h2>); they
+    start a section whatever their shape. Other lines are judged by their shape alone.
+    """
     lines = _normalise(raw)
     nonblank = [line for line in lines if line]
 
@@ -241,7 +245,7 @@ def clean_text(raw: str) -> CleanedText:
         else:
             break
 
-    return _assemble(title, body)
+    return _assemble(title, body, frozenset(" ".join(h.split()) for h in headings))
 
 
 def _drop_menu_runs(lines: list[str]) -> list[str]:
@@ -264,7 +268,7 @@ def _looks_like_heading(line: str) -> bool:
     return 1 <= len(words) <= 14 and not _is_list_item(line) and not line.endswith((",", ";"))
 
 
-def _assemble(title: str | None, body: list[str]) -> CleanedText:
+def _assemble(title: str | None, body: list[str], headings: frozenset[str]) -> CleanedText:
     parts: list[str] = []  # the text, built as a list of strings joined at the end
     offset = 0
     sections: list[tuple[int, str]] = []
@@ -287,11 +291,12 @@ def _assemble(title: str | None, body: list[str]) -> CleanedText:
             previous_was_list = True
             continue
         previous_was_list = False
-        if not _is_prose(line) and _looks_like_heading(line) and not _ends_sentence(line.rstrip("?")):
+        marked = line in headings and len(_words(line)) <= 20
+        if marked or (not _is_prose(line) and _looks_like_heading(line) and not _ends_sentence(line.rstrip("?"))):
             # A heading counts only when text follows it; a heading followed by another heading
             # (a "Video:" caption, an empty section) is dropped.
             following = body[i + 1] if i + 1 < len(body) else None
-            if following is None or (
+            if following is None or following in headings or (
                 _looks_like_heading(following) and not _is_prose(following) and not _is_list_item(following)
                 and not _ends_sentence(following)
             ):

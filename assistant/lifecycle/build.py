@@ -137,56 +137,70 @@ def build_index(settings: Settings, *, embedder=None, full: bool = False, checks
     if not settings.corpus_dir.is_dir():
         raise FileNotFoundError(f"No corpus folder at {settings.corpus_dir}/. Create it and put documents in it.")
     with build_lock(settings.index_dir, wait=wait, waiting=progress.note):
-        report = BuildReport(cleaned_up=store.remove_leftovers(settings.index_dir))
-        manifest, report.full_reason = _served_manifest(settings, full)
-        indexed = manifest.get("documents", {}) if manifest else {}
-        previous = None if report.full_reason else _Previous.read(settings)
-        if previous is None and not report.full_reason:
-            report.full_reason = "the index being served could not be read"
+        progress.started()
+        try:
+            report = _build_holding_the_lock(settings, embedder=embedder, full=full, checks=checks,
+                                             check_source=check_source, progress=progress, started=started)
+        except BaseException as error:
+            progress.failed(error)
+            raise
+        progress.finished(report)
+        return report
 
-        count_tokens = tokenizer_counter(str(settings.resolved_model_path))
-        sources = read_sources(settings.corpus_dir)
-        plan: list[tuple[str, list[Chunk] | None, Document | None]] = []  # None: reuse from `previous`
-        seen = set()
-        files = corpus_files(settings.corpus_dir)
-        with progress.stage("reading documents", len(files), "document") as advance:
-            for path in files:
-                doc_id = path.relative_to(settings.corpus_dir).as_posix()
-                seen.add(doc_id)
-                advance(1)
-                try:
-                    digest = content_hash(path.read_bytes(), sources.get(doc_id))
-                except OSError as error:
-                    report.skipped.append(Skipped(doc_id, f"cannot read the file ({error.strerror})"))
-                    continue
-                before = indexed.get(doc_id, {}).get("content_hash")
-                if before == digest and previous is not None:
-                    plan.append((doc_id, None, None))
-                    report.unchanged.append(doc_id)
-                    continue
-                try:
-                    doc = load_document(path, settings.corpus_dir, sources.get(doc_id))
-                except (UnusableFile, OSError) as why:
-                    reason = str(why) if isinstance(why, UnusableFile) else f"cannot read the file ({why.strerror})"
-                    if before is not None:
-                        reason += "; its earlier version was taken out of the index"
-                    report.skipped.append(Skipped(doc_id, reason))
-                    continue
-                plan.append((doc_id, chunk_document(doc, count_tokens, max_tokens=settings.chunk_max_tokens), doc))
-                (report.added if before is None else report.changed if before != digest else report.unchanged).append(doc_id)
-        report.removed = sorted(set(indexed) - seen)
 
-        skipped_before = {s["path"]: s["reason"] for s in manifest.get("skipped", [])} if manifest else None
-        if (previous is not None and not report.added and not report.changed and not report.removed
-                and skipped_before == {s.path: s.reason for s in report.skipped}):
-            report.index_path = previous.index.path
-            report.documents = [IndexedDocument(i, indexed[i]["title"], indexed[i]["chunks"]) for i, *_ in plan]
-            report.chunks = len(previous.index.chunks)
-            report.published = False
-            report.seconds = time.perf_counter() - started
-            return report
-        return _build(settings, plan, report, previous=previous, embedder=embedder, checks=checks,
-                      check_source=check_source, progress=progress, started=started)
+def _build_holding_the_lock(settings: Settings, *, embedder, full: bool, checks: Sequence, check_source: str,
+                            progress: Progress, started: float) -> BuildReport:
+    """build_index's work; the caller holds the build lock."""
+    report = BuildReport(cleaned_up=store.remove_leftovers(settings.index_dir))
+    manifest, report.full_reason = _served_manifest(settings, full)
+    indexed = manifest.get("documents", {}) if manifest else {}
+    previous = None if report.full_reason else _Previous.read(settings)
+    if previous is None and not report.full_reason:
+        report.full_reason = "the index being served could not be read"
+
+    count_tokens = tokenizer_counter(str(settings.resolved_model_path))
+    sources = read_sources(settings.corpus_dir)
+    plan: list[tuple[str, list[Chunk] | None, Document | None]] = []  # None: reuse from `previous`
+    seen = set()
+    files = corpus_files(settings.corpus_dir)
+    with progress.stage("reading documents", len(files), "document") as advance:
+        for path in files:
+            doc_id = path.relative_to(settings.corpus_dir).as_posix()
+            seen.add(doc_id)
+            advance(1)
+            try:
+                digest = content_hash(path.read_bytes(), sources.get(doc_id))
+            except OSError as error:
+                report.skipped.append(Skipped(doc_id, f"cannot read the file ({error.strerror})"))
+                continue
+            before = indexed.get(doc_id, {}).get("content_hash")
+            if before == digest and previous is not None:
+                plan.append((doc_id, None, None))
+                report.unchanged.append(doc_id)
+                continue
+            try:
+                doc = load_document(path, settings.corpus_dir, sources.get(doc_id))
+            except (UnusableFile, OSError) as why:
+                reason = str(why) if isinstance(why, UnusableFile) else f"cannot read the file ({why.strerror})"
+                if before is not None:
+                    reason += "; its earlier version was taken out of the index"
+                report.skipped.append(Skipped(doc_id, reason))
+                continue
+            plan.append((doc_id, chunk_document(doc, count_tokens, max_tokens=settings.chunk_max_tokens), doc))
+            (report.added if before is None else report.changed if before != digest else report.unchanged).append(doc_id)
+    report.removed = sorted(set(indexed) - seen)
+
+    skipped_before = {s["path"]: s["reason"] for s in manifest.get("skipped", [])} if manifest else None
+    if (previous is not None and not report.added and not report.changed and not report.removed
+            and skipped_before == {s.path: s.reason for s in report.skipped}):
+        report.index_path = previous.index.path
+        report.documents = [IndexedDocument(i, indexed[i]["title"], indexed[i]["chunks"]) for i, *_ in plan]
+        report.chunks = len(previous.index.chunks)
+        report.published = False
+        report.seconds = time.perf_counter() - started
+        return report
+    return _build(settings, plan, report, previous=previous, embedder=embedder, checks=checks,
+                  check_source=check_source, progress=progress, started=started)
 
 
 def build_documents(documents: list[Document], settings: Settings, *, skipped: Sequence[Skipped] = (),
@@ -393,6 +407,14 @@ def _gate(settings: Settings, staging: Path, embedder, checks, check_source: str
         staged.lexical.close()
     if failures:
         raise ChecksFailed(failures, len(checks), check_source or "the check file")
+
+
+def rollback_index(index_dir: Path) -> tuple[Path | None, Path]:
+    """Serve the build before the current one again, holding the build lock (BuildLocked while a
+    build runs); return the builds served before and now."""
+    with build_lock(index_dir):
+        before = store.current_build(index_dir)
+        return before, store.rollback(index_dir)
 
 
 def index_is_stale(settings: Settings) -> bool:

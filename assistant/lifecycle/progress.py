@@ -5,6 +5,9 @@ line, so there each stage prints when it starts, every `interval` seconds with t
 and when it ends. Without a stream (library calls, tests) nothing is shown.
 
 Entry point: `with progress.stage("embedding passages", total, "passage") as advance: advance(n)`.
+A build also tells its progress when it holds the lock and starts (`started`), and how it ended
+(`finished(report)` or `failed(error)`), still holding it: status.py writes those down for the
+staff console, where no later build can overwrite them first.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ class Progress:
     def note(self, message: str) -> None:
         if self.stream is not None:
             print(message, file=self.stream, flush=True)
+
+    def started(self) -> None:
+        """The build holds the lock and begins."""
+
+    def finished(self, report) -> None:
+        """The build ended with this BuildReport (published or not)."""
+
+    def failed(self, error: BaseException) -> None:
+        """The build stopped on this error; nothing it made is served."""
 
     @contextmanager
     def stage(self, description: str, total: int, unit: str) -> Iterator[Callable[[int], None]]:
