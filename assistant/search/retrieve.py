@@ -145,11 +145,16 @@ class Retriever:
 
     def sentences_of(self, hit: Hit) -> tuple[np.ndarray, int | None]:
         """The stored vectors of a hit's sentences (one row each), and the row of its key sentence."""
+        vectors, spans = self.sentences_with_spans(hit)
+        best = spans.index(hit.best_sentence) if hit.best_sentence in spans else None
+        return vectors, best
+
+    def sentences_with_spans(self, hit: Hit) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The stored vectors of a hit's sentences (one row each), and each one's (start, end)."""
         row = self._row_of[hit.chunk.id]
         first, last = self._first_sentence[row], self._first_sentence[row + 1]
         spans = [(int(start), int(end)) for _, start, end in self.index.sentences[first:last]]
-        best = spans.index(hit.best_sentence) if hit.best_sentence in spans else None
-        return self._sentence_vectors.rows(slice(first, last)), best
+        return self._sentence_vectors.rows(slice(first, last)), spans
 
     def _best_sentences(self, rows: np.ndarray, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each passage row: the row of its sentence nearest the query, and that cosine."""
