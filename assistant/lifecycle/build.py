@@ -224,8 +224,10 @@ def _served_manifest(settings: Settings, full: bool) -> tuple[dict | None, str |
         reason = f"the model changed ({model.get('name')} -> {settings.model_name})"
     elif model.get("path") != str(settings.resolved_model_path):
         reason = f"the model folder changed ({model.get('path')} -> {settings.resolved_model_path})"
-    elif model.get("weights") != model_fingerprint(settings.resolved_model_path):
-        reason = f"the model's weights changed ({model.get('weights')} -> {model_fingerprint(settings.resolved_model_path)})"
+    elif "weights" not in model:
+        reason = "the index does not record the model's weights (built before they were recorded)"
+    elif model["weights"] != model_fingerprint(settings.resolved_model_path):
+        reason = f"the model's weights changed ({model['weights']} -> {model_fingerprint(settings.resolved_model_path)})"
     elif manifest.get("chunking") != chunking:
         reason = f"the chunk settings changed ({manifest.get('chunking')} -> {chunking})"
     else:
