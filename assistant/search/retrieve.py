@@ -60,7 +60,8 @@ questions of shared/eval/dev/seeds_qa, top-1 / top-3 with no decline threshold):
 
 The fine-tuned encoder wins the template questions of cancer.gov pages by 0.07 nDCG@10 and
 loses a tenth of the patients' questions about the clinic's own pages (lay wording, "mets",
-one answering line inside a long passage), so the base model stays (training/README.md). A
+one answering line inside a long passage) and 0.04 nDCG@10 on liveqa_medquad's real consumer
+questions (0.645 -> 0.606), so the base model stays (training/README.md). A
 heavier sentence weight helps the seed pages by two or three questions and costs cancer.gov
 about as much: within the noise of either set, so the weights stay where they were. A
 cross-encoder reranker was not trained: scoring 10 passages of ~250 word pieces costs about
