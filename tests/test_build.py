@@ -7,6 +7,7 @@ import json
 from assistant.config import Settings
 from assistant.documents.chunk import chunk_document, tokenizer_counter
 from assistant.documents.load import load_corpus
+from assistant.index.embed import model_fingerprint
 from assistant.index.store import current_build
 
 from .conftest import SEED_CORPUS, TINY_CORPUS
@@ -89,6 +90,7 @@ def test_the_manifest_describes_the_index(seed_settings, seed_build):
         "name": "sentence-transformers/all-MiniLM-L6-v2",
         "dimension": 384,
         "path": str(seed_settings.resolved_model_path),
+        "weights": model_fingerprint(seed_settings.resolved_model_path),  # other weights, same name: rebuilt
     }
     assert manifest["chunking"]["max_tokens"] == 200
     assert manifest["counts"]["documents"] == 5 and manifest["counts"]["chunks"] == report.chunks

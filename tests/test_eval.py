@@ -98,3 +98,46 @@ def test_a_malformed_line_is_named(dataset):
     (folder / "queries.jsonl").write_text('{"id": "q1", "text": "fine"}\nnot json\n')
     result = CliRunner().invoke(main, ["eval", str(folder)])
     assert result.exit_code == 1 and "queries.jsonl line 2 is not JSON" in result.output
+
+
+SEED_QUESTIONS = [
+    {"id": "s1", "kind": "single", "history": [], "question": "Why can tumours in the liver turn the skin yellow?",
+     "evidence": ["bilirubin builds up in the blood"], "answer": ["jaundice develops"]},
+    {"id": "s2", "kind": "lay", "history": [], "question": "meds that stop bones breaking??",
+     "evidence": ["slow the breakdown of bone"], "answer": ["slow the breakdown of bone"]},
+    {"id": "s3", "kind": "followup", "history": ["What are bone metastases?"], "question": "and radiotherapy for them?",
+     "evidence": ["radiotherapy relieves aching"], "answer": ["relieves aching from a single painful deposit"]},
+    {"id": "s4", "kind": "abstain", "history": [], "question": "How do I set up voicemail on a new phone?",
+     "evidence": [], "answer": []},
+]
+
+
+def test_seed_questions_are_measured_against_a_corpus_folder(tmp_path):
+    # The seeds_qa format: evidence strings for the passage, answer strings for the bold sentence.
+    from tests.conftest import TINY_CORPUS
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in SEED_QUESTIONS) + "\n")
+    out = tmp_path / "figures.json"
+    result = CliRunner().invoke(main, ["eval", str(questions), "--corpus", str(TINY_CORPUS), "--out", str(out),
+                                       "--show"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    for key in ["top-1", "top-3", "highlight holds answer", "abstain declined", "wrongly declined"]:
+        assert key in figures and key in result.output
+    assert figures["questions"] == 4 and figures["answerable"] == 3
+    assert figures["top-3"] == 1.0 and figures["abstain declined"] == 1.0 and figures["wrongly declined"] == 0.0
+    assert figures["highlight holds answer"] == 1.0
+
+
+def test_a_seed_question_without_evidence_is_named(tmp_path):
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps({"id": "x1", "kind": "single", "question": "What?", "evidence": []}) + "\n")
+    result = CliRunner().invoke(main, ["eval", str(questions), "--corpus", str(tmp_path)])
+    assert result.exit_code == 1 and "x1 has no evidence strings" in result.output and "Traceback" not in result.output
+
+
+def test_strings_are_compared_as_the_seed_format_says():
+    from assistant.evaluate import fold
+
+    assert fold("The patient’s  “dormant”\u00a0state") == fold("the patient's \"dormant\" state")

@@ -79,3 +79,38 @@ def test_a_standalone_question_in_a_conversation_is_not_rewritten(seed_assistant
     answer = seed_assistant.ask("How are metastases found?", BREAST)
     assert answer.query == "How are metastases found?"
     assert "Searched for" not in render_markdown(answer)
+
+
+def test_who_and_when_of_the_earlier_message_are_not_carried_along():
+    assert standalone_query("how does it help with treatment?", [_user("I heard about genomic testing of tumours.")]) == (
+        "how does genomic testing tumours help with treatment?")
+    assert standalone_query("does it matter how many there are?",
+                            [_user("My husband has been told he has metastases in his brain.")]) == (
+        "does metastases brain matter how many there are?")
+
+
+def test_a_pronoun_after_a_preposition_points_back_however_much_the_message_says():
+    query = standalone_query("if someone is already paralysed from it, can they get movement back?",
+                             [_user("Can metastases in the spine press on the spinal cord?")])
+    # "it" is the earlier subject; "they" is the someone of this message.
+    assert query == "if someone is already paralysed from metastases spine press spinal cord, can they get movement back?"
+
+
+def test_it_opening_a_question_points_back_unless_it_is_the_empty_it():
+    history = [_user("My oncologist suggested targeted therapy for my metastatic cancer.")]
+    assert standalone_query("can it be used for every type of cancer?", history) == (
+        "can targeted therapy metastatic cancer be used for every type of cancer?")
+    assert standalone_query("Is it true that chemo causes hair loss?", history) == "Is it true that chemo causes hair loss?"
+
+
+def test_a_determiner_is_not_a_pronoun_and_one_points_back():
+    history = [_user("My oncologist listed several medicines for my bone metastases, including immune boosters.")]
+    assert standalone_query("what do those immune boosters actually do?", history) == (
+        "what do those immune boosters actually do?")
+    assert standalone_query("what happens in the first one?", [_user("I read that every metastasis forms in four phases.")]) == (
+        "what happens in the first metastasis forms four phases?")
+
+
+def test_a_new_subject_of_the_same_family_takes_the_place_of_the_old_one():
+    assert standalone_query("and the osteoblasts?", [_user("What do osteoclasts do in the bone?")]) == (
+        "What do osteoblasts do in the bone?")

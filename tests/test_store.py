@@ -43,6 +43,23 @@ def test_an_index_built_with_another_model_is_refused_with_the_fix(seed_settings
     assert "\n" not in message
 
 
+def test_an_index_built_with_other_weights_of_the_same_model_is_stale_and_refused(seed_settings, embedder, tmp_path):
+    # A model trained again (training/finetune.py) keeps its name: the weights' hash tells them apart.
+    from assistant.lifecycle.build import index_is_stale
+
+    copy = tmp_path / "index"
+    shutil.copytree(seed_settings.index_dir, copy, symlinks=True)
+    settings = seed_settings.with_(index_dir=copy)
+    assert not index_is_stale(settings)
+    manifest_path = current_build(copy) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model"]["weights"] = "0123456789abcdef"
+    manifest_path.write_text(json.dumps(manifest))
+    assert index_is_stale(settings)  # `make run` (build --if-stale) rebuilds it
+    with pytest.raises(IndexMismatch, match="other weights.*clinic-assistant build"):
+        Assistant.load(settings, embedder=embedder)
+
+
 def test_a_missing_index_says_how_to_build_one(tmp_path):
     with pytest.raises(IndexNotReady, match=r"^No index in .*Run: clinic-assistant build"):
         Assistant.load(Settings(index_dir=tmp_path / "nothing"))

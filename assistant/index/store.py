@@ -283,6 +283,17 @@ def check_dimension(manifest: dict[str, Any], dimension: int, index_dir: Path) -
         )
 
 
+def check_weights(manifest: dict[str, Any], weights: str, index_dir: Path) -> None:
+    """Raise IndexMismatch unless the index was built with these model weights (a fingerprint,
+    embed.model_fingerprint): a model trained again under the same name makes other vectors."""
+    built_with = manifest["model"].get("weights")
+    if built_with is not None and built_with != weights:
+        raise IndexMismatch(
+            f"The index in {index_dir}/ was built with other weights of the model {manifest['model'].get('name')!r} "
+            f"({built_with}, the configured ones are {weights}). {_build_hint(index_dir)}"
+        )
+
+
 def all_vectors(index) -> np.ndarray:
     """The vectors of a flat or HNSW FAISS index as a float32 array, a row per vector.
 

@@ -40,6 +40,7 @@ from assistant.documents.load import (
     read_sources,
 )
 from assistant.index import store
+from assistant.index.embed import model_fingerprint
 from assistant.types import Chunk, Document
 
 from .lock import build_lock
@@ -237,6 +238,10 @@ def _served_manifest(settings: Settings, full: bool) -> tuple[dict | None, str |
         reason = f"the model changed ({model.get('name')} -> {settings.model_name})"
     elif model.get("path") != str(settings.resolved_model_path):
         reason = f"the model folder changed ({model.get('path')} -> {settings.resolved_model_path})"
+    elif "weights" not in model:
+        reason = "the index does not record the model's weights (built before they were recorded)"
+    elif model["weights"] != model_fingerprint(settings.resolved_model_path):
+        reason = f"the model's weights changed ({model['weights']} -> {model_fingerprint(settings.resolved_model_path)})"
     elif manifest.get("chunking") != chunking:
         reason = f"the chunk settings changed ({manifest.get('chunking')} -> {chunking})"
     else:
@@ -345,7 +350,8 @@ def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous
         report.chunks = len(chunks)
         report.embedded = sum(encoded.values())
         manifest = {
-            "model": {"name": settings.model_name, "dimension": dimension, "path": str(settings.resolved_model_path)},
+            "model": {"name": settings.model_name, "dimension": dimension, "path": str(settings.resolved_model_path),
+                      "weights": model_fingerprint(settings.resolved_model_path)},
             "chunking": {"max_tokens": settings.chunk_max_tokens, "repeated_share": REPEATED_SHARE},
             "documents": entries,
             "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],

@@ -47,13 +47,34 @@ The chosen point sits on a plateau, not a spike: over LEXICAL_WEIGHT 0.2..0.4, S
 medquad_cancergov, 0.990..0.996 on its pages and 0.624..0.656 on liveqa_medquad. (mediqa_qa
 has no titles, so the title terms do nothing there.)
 
+Issue 14 tried the levers it named, measured the same way (harness: the pipeline of
+`clinic-assistant eval`, indexes encoded once per model; seed = the 60 answerable seed-corpus
+questions of shared/eval/dev/seeds_qa, top-1 / top-3 with no decline threshold):
+
+                                        cancergov   seed top-1  seed top-3
+    this module, base model               0.835       0.617       0.783
+    SENTENCE_WEIGHT 0.35 / 0.4 / 0.5      0.825 / 0.830 / 0.830   0.617-0.667  0.800-0.833
+    SENTENCE_WEIGHT 0.75                  0.812       0.650       0.833
+    MiniLM fine-tuned on MedQuAD          0.904       0.533       0.683
+      (training/finetune.py --limit 3200: 3,200 questions, same-topic hard negatives, 21 min)
+
+The fine-tuned encoder wins the template questions of cancer.gov pages by 0.07 nDCG@10 and
+loses a tenth of the patients' questions about the clinic's own pages (lay wording, "mets",
+one answering line inside a long passage) and 0.04 nDCG@10 on liveqa_medquad's real consumer
+questions (0.645 -> 0.606), so the base model stays (training/README.md). A
+heavier sentence weight helps the seed pages by two or three questions and costs cancer.gov
+about as much: within the noise of either set, so the weights stay where they were. A
+cross-encoder reranker was not trained: scoring 10 passages of ~250 word pieces costs about
+ten passage encodings (~150-300 ms on these cores), far past the 80 ms p95 it would have to earn.
+
 A passage with no sentence of its own (a lone heading such as "Key Points", left by the chunker
 when the list under it did not fit) is never a hit: its vector is little more than the title's,
 which resembles every question about the subject. 13 such passages of medquad_cancergov took
 rank 1 for 7% of its questions; leaving them out raised nDCG@10 from 0.754 to 0.782.
 
-The highlight of a passage is its sentence nearest the query, from sentence vectors computed at
-build time: one matrix product per query, no second model call.
+The best sentence of a passage here is its sentence nearest the query, from sentence vectors
+computed at build time: one matrix product per query, no second model call. The bold line
+shown is chosen again among the sentences that can answer (highlight.py).
 
 Entry point: `Retriever.search(query, k) -> list[Hit]`, best first.
 """
@@ -145,11 +166,16 @@ class Retriever:
 
     def sentences_of(self, hit: Hit) -> tuple[np.ndarray, int | None]:
         """The stored vectors of a hit's sentences (one row each), and the row of its key sentence."""
+        vectors, spans = self.sentences_with_spans(hit)
+        best = spans.index(hit.best_sentence) if hit.best_sentence in spans else None
+        return vectors, best
+
+    def sentences_with_spans(self, hit: Hit) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The stored vectors of a hit's sentences (one row each), and each one's (start, end)."""
         row = self._row_of[hit.chunk.id]
         first, last = self._first_sentence[row], self._first_sentence[row + 1]
         spans = [(int(start), int(end)) for _, start, end in self.index.sentences[first:last]]
-        best = spans.index(hit.best_sentence) if hit.best_sentence in spans else None
-        return self._sentence_vectors.rows(slice(first, last)), best
+        return self._sentence_vectors.rows(slice(first, last)), spans
 
     def _best_sentences(self, rows: np.ndarray, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each passage row: the row of its sentence nearest the query, and that cosine."""

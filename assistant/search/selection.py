@@ -36,7 +36,25 @@ from .retrieve import Retriever
 # on sodium bicarbonate, and "What is the difference between baking soda and baking powder?"
 # scores 0.88 there; mold and marathon training (0.54, 0.52) also pass its threshold. Those are
 # declined by the topic check (scope.py, in assistant/answer.py), which looks at the question alone.
-MIN_ANSWER_SCORE = 0.51
+#
+# Calibrated again (issue 14) on the 70 seed-corpus questions written by someone who did not build
+# the retrieval (shared/eval/dev/seeds_qa), with the follow-up rules that now carry the right
+# subject. Their answerable questions reach lower than the 26 of the first calibration, because
+# they are written as patients write ("scan says mets in the adrenal glands, is that a usual
+# place for it to go?" 0.461, "r yoga n meditation worth it with mets" 0.490, "Why am I getting
+# several treatments at once" 0.504), while their questions to decline score
+#
+#   sprained ankle 0.33, letrozole 0.35, colostomy bag 0.38, HPV vaccine 0.463, mole / melanoma
+#   0.532, first symptoms of leukaemia 0.555
+#
+# 0.51 declined three answerable seed questions. 0.475 sits between the HPV question (0.463)
+# and the yoga one (0.490) and above every off-topic score on a cancer corpus (0.46, sunburn):
+# on the seed questions 1 answerable declined (was 3) and 8 of 10 to decline declined (as
+# before); no dev-set figure moves (their off-topic questions above 0.475 are declined by the
+# topic check). The two still answered name a cancer the pages never discuss; their scores
+# are above a quarter of the real questions', so no threshold on this score can decline them
+# without declining those (issue 14's note).
+MIN_ANSWER_SCORE = 0.475
 
 # --- repeats ----------------------------------------------------------------------------------
 # Pages repeat themselves in other words (the seed page 002 has "Why are metastases dangerous?"
