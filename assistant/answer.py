@@ -95,10 +95,10 @@ class Assistant:
         # Before any search, on the patient's own words (even when too long to search): the rule
         # file, then the learnt signal on the message's vector and its sentences' (one encoding).
         # The slice bounds the rules' work on a huge message; the model reads its window only.
-        safety = assess_message(question[: 4 * self.settings.max_question_chars])
+        checked = question[: 4 * self.settings.max_question_chars]
+        safety = assess_message(checked)
         clock.lap("safety")
-        embedder = self.retriever.embedder
-        message_vector, sentences = embedder.encode_with_sentences(question[: 4 * self.settings.max_question_chars])
+        message_vector, sentences = self.retriever.embedder.encode_with_sentences(checked)
         clock.lap("encode")
         urgency = combine(safety, self.urgency_model.assess(message_vector, sentences))
         cards = escalation_notices(urgency, self.settings)

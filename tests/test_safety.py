@@ -15,6 +15,7 @@ import pytest
 
 from assistant.safety.escalation import escalation_notices
 from assistant.safety.rules import RulesError, SafetyRules, assess_message, load_rules
+from assistant.safety.urgency import from_rules
 from assistant.texts import EMERGENCY_DEFAULT, PERSONAL_DECISION
 from tests.conftest import read_lines
 
@@ -162,34 +163,34 @@ def test_the_assessment_holds_no_message_text():
 
 
 def test_escalation_notices_say_to_call_the_emergency_number_by_default():
-    notices = escalation_notices(assess_message("my dad is having a seizure"), SimpleNamespace())
+    notices = escalation_notices(from_rules(assess_message("my dad is having a seizure")), SimpleNamespace())
     assert len(notices) == 1
     assert EMERGENCY_DEFAULT in notices[0]  # "call your local emergency number"
 
 
 def test_escalation_notices_use_the_configured_numbers():
     settings = SimpleNamespace(urgent_phone="0123 456 789", emergency_number="999", crisis_line="116 123")
-    urgent = escalation_notices(assess_message("I'm on chemo and my temperature is 38.9"), settings)
+    urgent = escalation_notices(from_rules(assess_message("I'm on chemo and my temperature is 38.9")), settings)
     assert "0123 456 789" in urgent[0] and "999" in urgent[0]
     assert "116 123" not in urgent[0]  # the crisis line is for thoughts of self-harm
-    crisis = escalation_notices(assess_message("I don't want to live anymore"), settings)
+    crisis = escalation_notices(from_rules(assess_message("I don't want to live anymore")), settings)
     assert len(crisis) == 1 and "116 123" in crisis[0] and "999" in crisis[0]
 
 
 def test_self_harm_without_a_crisis_line_still_gives_the_emergency_number():
-    notices = escalation_notices(assess_message("I want to end it all"), SimpleNamespace(crisis_line=None))
+    notices = escalation_notices(from_rules(assess_message("I want to end it all")), SimpleNamespace(crisis_line=None))
     assert EMERGENCY_DEFAULT in notices[0]
 
 
 def test_personal_decision_notice_never_gives_a_dose():
-    notices = escalation_notices(assess_message("how many morphine tablets can I take"), SimpleNamespace())
+    notices = escalation_notices(from_rules(assess_message("how many morphine tablets can I take")), SimpleNamespace())
     assert notices == (PERSONAL_DECISION,)
     assert not any(character.isdigit() for character in PERSONAL_DECISION)
 
 
 def test_no_notices_for_an_ordinary_question():
     ordinary = assess_message("Where does breast cancer usually spread?")
-    assert escalation_notices(ordinary, SimpleNamespace()) == ()
+    assert escalation_notices(from_rules(ordinary), SimpleNamespace()) == ()
 
 
 @pytest.mark.parametrize(

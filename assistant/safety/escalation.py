@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from assistant import texts
 
-from .rules import SafetyAssessment
-from .urgency import Urgency, from_rules
+from .urgency import Urgency
 
 
-def escalation_notices(urgency: Urgency | SafetyAssessment, settings) -> tuple[str, ...]:
+def escalation_notices(urgency: Urgency, settings) -> tuple[str, ...]:
     """The fixed texts to show before any passage, first to last.
 
-    `urgency` is the tier (urgency.combine), or the rule file's assessment alone. `settings`
+    `urgency` is the tier (urgency.combine; urgency.from_rules for the rule file alone). `settings`
     needs `emergency_number`, `urgent_phone` and `crisis_line` (each may be None or absent); the
     emergency wording is always there, with or without a number.
     """
-    if isinstance(urgency, SafetyAssessment):
-        urgency = from_rules(urgency)
     emergency_number = getattr(settings, "emergency_number", None)
     urgent_phone = getattr(settings, "urgent_phone", None)
     crisis_line = getattr(settings, "crisis_line", None)

@@ -166,9 +166,6 @@ class UrgencyModel:
         odds = np.exp(logits)
         return odds / odds.sum(axis=1, keepdims=True)
 
-    def urgent_probability(self, vectors: np.ndarray) -> np.ndarray:
-        return 1.0 - self.probabilities(vectors)[:, self.none_column]
-
     def assess(self, vector: np.ndarray, sentences: np.ndarray | None = None) -> LearntVerdict:
         """The verdict on a message from its vector and, for a message of several sentences, its
         sentences' vectors: the most urgent of them decides."""

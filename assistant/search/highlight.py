@@ -79,10 +79,10 @@ def answering_sentence(query: str, vector: np.ndarray, hit: Hit, retriever: Retr
     if not spans:
         return hit.best_sentence
     question_words = _content(query)
-    words = [_content(hit.chunk.text[start:end]) for start, end in spans]
-    overlap = np.array([len(w & question_words) for w in words]) / max(len(question_words), 1)
+    sentences = [hit.chunk.text[start:end] for start, end in spans]
+    overlap = np.array([len(_content(s) & question_words) for s in sentences]) / max(len(question_words), 1)
     scores = vectors @ vector + WORD_OVERLAP_WEIGHT * overlap
-    allowed = np.array([not cannot_answer(hit.chunk.text[start:end], question_words) for start, end in spans])
+    allowed = np.array([not cannot_answer(s, question_words) for s in sentences])
     if allowed.any():
         scores = np.where(allowed, scores, -np.inf)
     return spans[int(np.argmax(scores))]
