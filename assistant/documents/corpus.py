@@ -90,7 +90,7 @@ def save_document(corpus_dir: Path, doc_id: str, data: bytes) -> Path:
     """Write (or replace) the document `doc_id` with `data` in one rename."""
     path = corpus_dir / doc_id
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, data)
+    write_atomically(path, data)
     return path
 
 
@@ -121,10 +121,12 @@ def set_sources(corpus_dir: Path, rows: dict[str, dict[str, str] | None]) -> Non
     writer.writeheader()
     for doc_id in sorted(current):
         writer.writerow({column: current[doc_id].get(column, "") for column in columns})
-    _write_atomically(corpus_dir / SOURCES_FILE, out.getvalue().encode("utf-8"))
+    write_atomically(corpus_dir / SOURCES_FILE, out.getvalue().encode("utf-8"))
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one rename: a reader sees the old bytes or the new ones, and a
+    failed write (a full disk) leaves the old file and no temporary one."""
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # a dot file: never read as a document
     try:
         with open(temporary, "wb") as handle:

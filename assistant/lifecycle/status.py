@@ -18,11 +18,12 @@ import json
 import os
 import socket
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+from assistant.documents.corpus import write_atomically
 
 from .progress import Progress
 
@@ -75,9 +76,7 @@ def read_status(path: Path, *, running: Callable[[JobStatus], bool] | None = Non
 
 def write_status(path: Path, status: JobStatus) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    temporary.write_text(json.dumps(asdict(status), ensure_ascii=False), encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(asdict(status), ensure_ascii=False).encode("utf-8"))
 
 
 def now() -> str:
