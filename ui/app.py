@@ -92,17 +92,20 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     app.add_middleware(BodySizeLimit, limit_for=lambda path: staff_max_body if security.is_staff_path(path) else
                        _body_limit(path))
     add_widget(app)
-    add_sources(app, settings.corpus_dir, indexed=lambda: _served_manifest(settings, live.assistant if live else served)
-                .get("documents", {}))
+
+    def answering() -> Any:
+        """The assistant answering now: after a reload, the new build's."""
+        return live.assistant if live else served
+
+    add_sources(app, settings.corpus_dir, indexed=lambda: _served_manifest(settings, answering()).get("documents", {}))
 
     async def group_gaps(entries: list) -> list:
         from assistant.records.gaps import group_questions
 
-        embedder = (live.assistant if live else served).retriever.embedder
-        return await serial.run(group_questions, entries, embedder)
+        return await serial.run(group_questions, entries, answering().retriever.embedder)
 
-    add_staff_console(app, settings, manifest=lambda: _served_manifest(settings, live.assistant if live else served)
-                      or None, feedback=feedback, group_gaps=group_gaps)
+    add_staff_console(app, settings, manifest=lambda: _served_manifest(settings, answering()) or None,
+                      feedback=feedback, group_gaps=group_gaps)
     security.install(app, settings, bound_host)  # after the above: its guards see requests first
     # Outermost, so pages are compressed after their nonce is in: Gradio compresses its scripts
     # (Brotli) but not its pages, and the widget's page is 52 KB of config (about 9 KB gzipped).

@@ -27,17 +27,11 @@ class RateLimiter:
         the whole seconds until it may (the value of a Retry-After header)."""
         if self.per_minute == 0:
             return 0
-        rate = self.per_minute / 60  # tokens per second
         with self._lock:
             now = self._clock()
-            tokens, counted = self._buckets.get(client, (self.per_minute, now))
-            tokens = min(self.per_minute, tokens + (now - counted) * rate)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
-                wait = 0
-            else:
-                self._buckets[client] = (tokens, now)
-                wait = max(1, math.ceil((1 - tokens) / rate))
+            tokens = self._refilled(client, now)
+            wait = self._seconds_to_one(tokens)
+            self._buckets[client] = (tokens - 1 if wait == 0 else tokens, now)
             self._forget_idle(now)
         return wait
 
@@ -46,11 +40,20 @@ class RateLimiter:
         for limits that count only failures, such as wrong passwords."""
         if self.per_minute == 0:
             return 0
-        rate = self.per_minute / 60
         with self._lock:
-            tokens, counted = self._buckets.get(client, (self.per_minute, self._clock()))
-            tokens = min(self.per_minute, tokens + (self._clock() - counted) * rate)
-        return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / rate))
+            return self._seconds_to_one(self._refilled(client, self._clock()))
+
+    def _refilled(self, client: str, now: float) -> float:
+        """The client's tokens at `now`: what was left, plus per_minute / 60 a second, at most full."""
+        tokens, counted = self._buckets.get(client, (self.per_minute, now))
+        return min(self.per_minute, tokens + (now - counted) * self._rate)
+
+    def _seconds_to_one(self, tokens: float) -> int:
+        return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / self._rate))
+
+    @property
+    def _rate(self) -> float:
+        return self.per_minute / 60  # tokens per second
 
     def _forget_idle(self, now: float) -> None:
         # A bucket untouched for a minute is full again, the same as no bucket: drop it, so

@@ -27,6 +27,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 
 from assistant.config import Settings
+from assistant.render import SOURCES_PATH
 
 from .errors import error_response
 
@@ -70,7 +71,6 @@ _STAFF_POLICY = (
 # this server's pages), and nothing is loaded from anywhere.
 _SOURCE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors {ancestors}"
 STAFF_PATH = "/staff"
-SOURCES_PATH = "/sources/"
 # `<script` opening a tag. Gradio writes its config into the page as JSON with "<" escaped
 # (\u003c), so no text in it can open a tag that would receive the nonce.
 _SCRIPT_TAG = re.compile(rb"<script(?=[\s>])", re.IGNORECASE)
