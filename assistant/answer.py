@@ -117,7 +117,7 @@ class Assistant:
         off_topic = self.topic_check.is_everyday(vector)
         shown = [] if off_topic else choose_passages(hits, self.retriever, self.settings.top_k)
         # The bold line: the sentence that answers, not the one nearest the question (highlight.py).
-        shown = [replace(hit, best_sentence=answering_sentence(query, vector, hit, self.retriever)) for hit in shown]
+        shown = [replace(hit, best_sentence=answering_sentence(query, vector, hit, self.retriever, message=question)) for hit in shown]
         clock.lap("selection")
         passages = tuple(self._passage(number, hit) for number, hit in enumerate(shown, start=1))
         answer = Answer(
