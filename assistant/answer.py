@@ -2,6 +2,7 @@
 
     message + history --followup--> query --retrieve--> hits --selection--> passages | "I don't know"
                                           \--scope: about everyday life, not health?--> "I don't know"
+                                          \--coverage: a topic the documents never name?--> "I don't know"
 
 Entry points: `Assistant.load(settings)` once, then `assistant.ask(question, history)` per message.
 """
@@ -20,6 +21,7 @@ from assistant.safety.escalation import escalation_notices
 from assistant.safety.learnt import UrgencyModel
 from assistant.safety.rules import assess_message, load_rules
 from assistant.safety.urgency import Urgency, combine
+from assistant.search.coverage import declines_uncovered_topic
 from assistant.search.followup import standalone_query
 from assistant.search.highlight import answering_sentence
 from assistant.search.retrieve import Retriever
@@ -115,7 +117,9 @@ class Assistant:
         hits = self.retriever.search_vector(query, vector, depth, clock=clock)
         # Searched even when off topic: `clinic-assistant eval` ranks the hits of every question.
         off_topic = self.topic_check.is_everyday(vector)
-        shown = [] if off_topic else choose_passages(hits, self.retriever, self.settings.top_k)
+        # A health question about a subject the documents never name (coverage.py).
+        uncovered = declines_uncovered_topic(query, hits[0].score if hits else 0.0, self.retriever.index.lexical)
+        shown = [] if off_topic or uncovered else choose_passages(hits, self.retriever, self.settings.top_k)
         # The bold line: the sentence that answers, not the one nearest the question (highlight.py).
         shown = [replace(hit, best_sentence=answering_sentence(query, vector, hit, self.retriever, message=question)) for hit in shown]
         clock.lap("selection")
@@ -135,9 +139,9 @@ class Assistant:
         if answer.abstained and answer.urgency == "none" and self.gaps is not None:
             self._record_gap(question)
         # Never the question text: only what happened (no patient data in logs).
-        log.info("answered: passages=%d abstained=%s off_topic=%s follow_up=%s top_score=%.3f urgency=%s "
+        log.info("answered: passages=%d abstained=%s off_topic=%s uncovered=%s follow_up=%s top_score=%.3f urgency=%s "
                  "reason=%s learnt=%.2f situation=%s rules=%s decision=%s ms=%.1f",
-                 len(passages), answer.abstained, off_topic, query != question, hits[0].score if hits else 0.0,
+                 len(passages), answer.abstained, off_topic, uncovered, query != question, hits[0].score if hits else 0.0,
                  urgency.level, urgency.reason, urgency.probability, safety.category, ",".join(safety.rules),
                  safety.personal_decision, (time.perf_counter() - started) * 1000)
         return answer, hits

@@ -204,6 +204,10 @@ class LexicalIndex:
         """The stems of the content words of `text`, as `term_weights` names them."""
         return {stem for stem in map(self._stem, query_terms(text)) if stem}
 
+    def contains(self, word: str) -> bool:
+        """Whether any passage of the corpus has `word` (or another word of its stem)."""
+        return self._term_id.get(self._stem(word.lower())) is not None
+
     def _idf(self, containing: int) -> float:
         """FTS5's IDF of a word in `containing` of the rows: ln((N - n + 0.5) / (n + 0.5)), floored at 1e-6."""
         return max(math.log((self.size - containing + 0.5) / (containing + 0.5)), 1e-6)
