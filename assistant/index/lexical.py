@@ -69,6 +69,19 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
+# British spellings of medical words and their American forms: leukaemia, anaemia, oesophagus,
+# haemorrhage, oedema, tumour. Only for words of 6 letters or more ("toe", "does" stay).
+_BRITISH = ((re.compile(r"ae"), "e"), (re.compile(r"oe"), "e"), (re.compile(r"our(s?)$"), r"or\1"))
+
+
+def american_spelling(word: str) -> str:
+    """`word` (lower case) spelt the American way: "tumour" -> "tumor", "anaemia" -> "anemia"."""
+    if len(word) >= 6:
+        for pattern, replacement in _BRITISH:
+            word = pattern.sub(replacement, word)
+    return word
+
+
 def query_terms(text: str) -> list[str]:
     """The words of a question that can match a passage: lower-cased, stopwords out, in order."""
     # Single digits ("stage 4", "1.") are list numbering more often than content.
@@ -142,7 +155,8 @@ class LexicalIndex:
     def __init__(self, path: Path) -> None:
         with np.load(path) as postings:
             terms = postings["terms"].tobytes().decode("utf-8")
-            self._term_id = {term: i for i, term in enumerate(terms.split("\n"))} if terms else {}
+            self._terms = terms.split("\n") if terms else []
+            self._term_id = {term: i for i, term in enumerate(self._terms)}
             self._starts = postings["starts"]
             self._rows = postings["rows"]
             self._weighted = postings["weighted"]  # float32: whole counts times 1 or 10, exact
@@ -174,7 +188,7 @@ class LexicalIndex:
         scores = np.zeros(self.size)
         ceiling = 0.0
         for term in terms:
-            term_id = self._term_id.get(self._stem(term))
+            term_id = self._term_id_of(term)
             first, last = (self._starts[term_id], self._starts[term_id + 1]) if term_id is not None else (0, 0)
             idf = self._idf(last - first)
             ceiling += idf * (BM25_K1 + 1)
@@ -194,10 +208,9 @@ class LexicalIndex:
         the seed corpus "metastases" weighs 0.0 (in most passages), "blood" 1.4, "remedies" 3.9."""
         weights = {}
         for term in query_terms(text):
-            stem = self._stem(term)
-            term_id = self._term_id.get(stem)
+            term_id = self._term_id_of(term)
             if term_id is not None:
-                weights[term] = (stem, self._idf(int(self._starts[term_id + 1] - self._starts[term_id])))
+                weights[term] = (self._terms[term_id], self._idf(int(self._starts[term_id + 1] - self._starts[term_id])))
         return weights
 
     def stems(self, text: str) -> set[str]:
@@ -205,8 +218,18 @@ class LexicalIndex:
         return {stem for stem in map(self._stem, query_terms(text)) if stem}
 
     def contains(self, word: str) -> bool:
-        """Whether any passage of the corpus has `word` (or another word of its stem)."""
-        return self._term_id.get(self._stem(word.lower())) is not None
+        """Whether any passage of the corpus has `word` (or another word of its stem, or its
+        American spelling)."""
+        return self._term_id_of(word.lower()) is not None
+
+    def _term_id_of(self, word: str) -> int | None:
+        """The postings row of a query word: its stem, or when the corpus never has it, the stem
+        of its American spelling. Patients write "tumour" and "anaemia" to pages that say
+        "tumor" and "anemia"; a page that says "tumour" still matches "tumour" first."""
+        term_id = self._term_id.get(self._stem(word))
+        if term_id is None and american_spelling(word) != word:
+            term_id = self._term_id.get(self._stem(american_spelling(word)))
+        return term_id
 
     def _idf(self, containing: int) -> float:
         """FTS5's IDF of a word in `containing` of the rows: ln((N - n + 0.5) / (n + 0.5)), floored at 1e-6."""

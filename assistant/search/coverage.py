@@ -46,7 +46,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.index.lexical import LexicalIndex
+from assistant.index.lexical import LexicalIndex, american_spelling
 
 TOPIC_TERMS = Path(__file__).with_name("topic_terms.txt")
 
@@ -57,18 +57,12 @@ TOPIC_TERMS = Path(__file__).with_name("topic_terms.txt")
 UNCOVERED_TOPIC_SCORE = 0.6
 
 _WORD = re.compile(r"[^\W_]+")
-# British spellings of medical words, folded to MedQuAD's American ones: leukaemia, anaemia,
-# oesophagus, haemorrhage, tumour, oedema.
-_BRITISH = ((re.compile(r"ae"), "e"), (re.compile(r"oe"), "e"), (re.compile(r"our$"), "or"))
 
 
 def term_form(word: str) -> str:
     """The form in which topic words are listed and looked up: lower case, American spelling,
     a plural "s" or "es" off ("moles" -> "mole"). The same function writes topic_terms.txt."""
-    word = word.lower()
-    if len(word) > 5:
-        for pattern, replacement in _BRITISH:
-            word = pattern.sub(replacement, word)
+    word = american_spelling(word.lower())
     for suffix in ("es", "s"):
         if word.endswith(suffix) and len(word) > len(suffix) + 3:
             return word[: -len(suffix)]

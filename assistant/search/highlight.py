@@ -27,8 +27,9 @@ apart is "already paralysed". Who asks and when (followup.NOISE_WORDS: "dad", "y
 one-letter shorthand ("r", "n", the "t" of "can't") weigh nothing.
 
 Two adjacent sentences are bolded together when the neighbour scores within PAIR_MARGIN of the
-best: the answer then spans both ("This is usually the cause of the anemia ..." + "This is
-particularly the case when there are metastases in the area of the spine ...").
+best, or when the next one opens with a demonstrative standing for the best one ("This is",
+"That means"): the answer then spans both ("This is usually the cause of the anemia ..." +
+"This is particularly the case when there are metastases in the area of the spine ...").
 
 When every sentence of a passage is of a kind that cannot answer, the best of them is kept, so
 a shown passage always has a bold line.
@@ -43,9 +44,12 @@ of the questions whose top 3 holds the evidence; `clinic-assistant eval ../share
     the same on today's ranking (46 questions found in the top 3) 0.739
     0.2 overlap weighed by IDF, the patient's own words         0.739
       + a neighbour within 0.05 bolded too / within 0.1         0.783 / 0.804
-    0.5 IDF overlap + a neighbour within 0.05 (this module)     0.848
+    0.5 IDF overlap + a neighbour within 0.05                   0.848
       (0.4 / 0.5 / 0.6 / 0.8 with a neighbour within 0.05: 0.826 / 0.848 / 0.848 / 0.848;
        within 0.1: 0.826 / 0.848 / 0.826 / 0.826; 1.0: 0.826 / 0.848)
+    + "tumour", "anaemia" meet "tumor", "anemia" (index/lexical.py) 0.826: "anaemia" now
+      weighs in "This is usually the cause of the anemia ...", beside the line that answers
+    + the next sentence bolded too when it opens "This is ..." (this module)  0.848
     + framing words weigh nothing ("whether", "make", "like")   0.826, not kept: with fewer
       words weighed, one common word ("bone") gets the whole share and outweighs the cosine
 
@@ -82,6 +86,9 @@ PAIR_MARGIN = 0.05
 
 _QUESTION = re.compile(r"\?[\s\"'”’)]*$")
 _LEAD_IN = re.compile(r":[\s\"'”’)]*$")
+# A sentence opening with a demonstrative that stands for the sentence before it ("This is
+# particularly the case when ...", "That is why ...") carries that sentence on.
+_CONTINUES = re.compile(r"\s*(?:This|That|These|Such)\s+(?:is|are|was|were|means|explains|happens|applies)\b")
 
 
 def cannot_answer(sentence: str, question_stems: set[str], lexical: LexicalIndex) -> bool:
@@ -116,6 +123,8 @@ def answering_sentence(query: str, vector: np.ndarray, hit: Hit, retriever: Retr
     best = int(np.argmax(scores))
     neighbours = [i for i in (best - 1, best + 1)
                   if 0 <= i < len(spans) and allowed[i] and scores[i] >= scores[best] - PAIR_MARGIN]
+    if not neighbours and best + 1 < len(spans) and allowed[best + 1] and _CONTINUES.match(sentences[best + 1]):
+        neighbours = [best + 1]  # "This is particularly the case when ...": it goes on with the best one
     if neighbours:
         other = max(neighbours, key=lambda i: scores[i])
         return spans[min(best, other)][0], spans[max(best, other)][1]
