@@ -74,6 +74,13 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _BRITISH = ((re.compile(r"ae"), "e"), (re.compile(r"oe"), "e"), (re.compile(r"our(s?)$"), r"or\1"))
 
 
+# Patients' shorthand for words the pages spell out: looked up only when the corpus lacks the
+# shorthand itself. A word the corpus never has counts in the ceiling of the BM25 share at the
+# highest IDF, so an unread "mets" lowers the share of every passage.
+LAY_SHORTHAND = {"mets": "metastases", "met": "metastasis", "chemo": "chemotherapy", "radio": "radiotherapy",
+                 "meds": "medicines", "onc": "oncologist", "rads": "radiotherapy", "immuno": "immunotherapy"}
+
+
 def american_spelling(word: str) -> str:
     """`word` (lower case) spelt the American way: "tumour" -> "tumor", "anaemia" -> "anemia"."""
     if len(word) >= 6:
@@ -227,8 +234,9 @@ class LexicalIndex:
         of its American spelling. Patients write "tumour" and "anaemia" to pages that say
         "tumor" and "anemia"; a page that says "tumour" still matches "tumour" first."""
         term_id = self._term_id.get(self._stem(word))
-        if term_id is None and american_spelling(word) != word:
-            term_id = self._term_id.get(self._stem(american_spelling(word)))
+        for other in (american_spelling(word), LAY_SHORTHAND.get(word)):
+            if term_id is None and other and other != word:
+                term_id = self._term_id.get(self._stem(other))
         return term_id
 
     def _idf(self, containing: int) -> float:
