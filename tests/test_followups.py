@@ -83,7 +83,7 @@ def test_a_standalone_question_in_a_conversation_is_not_rewritten(seed_assistant
 
 def test_who_and_when_of_the_earlier_message_are_not_carried_along():
     assert standalone_query("how does it help with treatment?", [_user("I heard about genomic testing of tumours.")]) == (
-        "how does genomic testing tumours help with treatment?")
+        "how does genomic testing help with treatment?")  # the two-word name opening it: its subject
     assert standalone_query("does it matter how many there are?",
                             [_user("My husband has been told he has metastases in his brain.")]) == (
         "does metastases brain matter how many there are?")
@@ -99,7 +99,7 @@ def test_a_pronoun_after_a_preposition_points_back_however_much_the_message_says
 def test_it_opening_a_question_points_back_unless_it_is_the_empty_it():
     history = [_user("My oncologist suggested targeted therapy for my metastatic cancer.")]
     assert standalone_query("can it be used for every type of cancer?", history) == (
-        "can targeted therapy metastatic cancer be used for every type of cancer?")
+        "can targeted therapy be used for every type of cancer?")  # "it" is the therapy
     assert standalone_query("Is it true that chemo causes hair loss?", history) == "Is it true that chemo causes hair loss?"
 
 
@@ -108,7 +108,7 @@ def test_a_determiner_is_not_a_pronoun_and_one_points_back():
     assert standalone_query("what do those immune boosters actually do?", history) == (
         "what do those immune boosters actually do?")
     assert standalone_query("what happens in the first one?", [_user("I read that every metastasis forms in four phases.")]) == (
-        "what happens in the first metastasis forms four phases?")
+        "what happens in the first metastasis forms?")
 
 
 def test_a_new_subject_of_the_same_family_takes_the_place_of_the_old_one():

@@ -15,7 +15,8 @@ rebuild the question from the previous user question with three rules, in this o
    usually spread?". When no word is shared, X is added: "Can cancer spread to the bones?" +
    "and the liver?" -> "Can cancer spread to the bones and the liver?"
 
-What is carried forward is the earlier question's subject without who asked and when: "My
+What is carried forward is the earlier question's subject without who asked and when (and,
+when it opens with a name of two words or more, that name alone: `_subject_phrase`): "My
 husband has been told he has metastases in his brain." carries "metastases brain", not
 "husband told metastases brain" (NOISE_WORDS: people, times, reporting verbs). A pronoun is
 taken to point back when it follows a preposition ("paralysed from it") however much else the
@@ -190,7 +191,16 @@ def _subject_runs(question: str) -> list[tuple[int, int]]:
 
 
 def _subject_phrase(question: str) -> str:
-    return " ".join(question[s:e] for s, e in _subject_runs(question))
+    """What a follow-up points back to. A subject named in two or more words first in the earlier
+    question ("targeted therapy", "pathological fracture", "genomic testing") is the subject;
+    what comes after it says something about it ("My oncologist suggested targeted therapy for
+    my metastatic cancer" + "can it be used for every type of cancer?": "it" is the therapy, not
+    "targeted therapy metastatic cancer"). A single first word ("metastases", "scan") is not
+    enough of a name: then every subject word of the question is carried."""
+    runs = _subject_runs(question)
+    if runs and len(question[runs[0][0] : runs[0][1]].split()) >= 2:
+        return question[runs[0][0] : runs[0][1]]
+    return " ".join(question[s:e] for s, e in runs)
 
 
 def _stem(word: str) -> str:
