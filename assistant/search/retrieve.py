@@ -67,6 +67,31 @@ about as much: within the noise of either set, so the weights stay where they we
 cross-encoder reranker was not trained: scoring 10 passages of ~250 word pieces costs about
 ten passage encodings (~150-300 ms on these cores), far past the 80 ms p95 it would have to earn.
 
+Issue 14, second pass: cheap levers only, the encoder unchanged (seed = all 70 seed questions
+through `clinic-assistant eval`, with the decline rules; top-1 / top-3 / wrongly declined of 60).
+None of these can move a dev-set ranking: no query of the four dev sets has a British spelling
+or a shorthand word, the follow-up rule needs a conversation, and the dev nDCG@10 stays 0.835 /
+0.996 / 0.775 / 0.645:
+
+                                                      seed top-1  top-3   wrongly declined
+    this module (start of the pass)                     0.600     0.767        1
+    + "tumour", "anaemia" meet "tumor", "anemia"        0.617     0.767        1   kept (lexical.py)
+    + shorthand "mets", "chemo" read as the words       0.633     0.783        0   kept (lexical.py)
+    + a two-word name opening the earlier question
+      is a follow-up's whole subject                    0.667     0.800        0   kept (followup.py)
+    then LEXICAL_WEIGHT 0.2 / 0.4 / 0.5                 0.600 / 0.617 / 0.633   0.750 / 0.783 / 0.767
+                                                        (0.4 and 0.5 answer a question to decline)
+    then SENTENCE_WEIGHT 0 / 0.5                        0.567 / 0.667   0.700 / 0.833
+                                                        (0.5 answers a question to decline; it cost
+                                                        cancer.gov 0.005 nDCG@10 above)
+    then TITLE_WEIGHT 0 / 0.5                           0.583 / 0.633   0.750 / 0.750
+
+(the weight rows were measured before the follow-up rule, against 0.633 / 0.783.) The weights
+stay: each move off them loses on one side what it wins on the other, or answers a question the
+pages do not cover. What the seed misses have in common is wording the passage does not share
+("Has anyone with cancer in the bones actually beaten it?" / "among patients with metastases
+there are those who have overcome the disease"): the encoder's part, left to issue 17's model.
+
 A passage with no sentence of its own (a lone heading such as "Key Points", left by the chunker
 when the list under it did not fit) is never a hit: its vector is little more than the title's,
 which resembles every question about the subject. 13 such passages of medquad_cancergov took
