@@ -85,6 +85,7 @@ or a shorthand word, the follow-up rule needs a conversation, and the dev nDCG@1
                                                         (0.5 answers a question to decline; it cost
                                                         cancer.gov 0.005 nDCG@10 above)
     then TITLE_WEIGHT 0 / 0.5                           0.583 / 0.633   0.750 / 0.750
+                                                        (0 declines 3 answerable; 0.5 answers 2 to decline)
 
 (the weight rows were measured before the follow-up rule, against 0.633 / 0.783.) The weights
 stay: each move off them loses on one side what it wins on the other, or answers a question the
