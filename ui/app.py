@@ -19,6 +19,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -39,7 +40,7 @@ from assistant.render import answer_to_dict
 from assistant.texts import EMPTY_QUESTION, SERVICE_ERROR
 
 from . import security
-from .answer_queue import BUSY_RETRY_SECONDS, SerialAssistant, ServerBusy
+from .answer_queue import BUSY_RETRY_SECONDS, AnswerWorkers, ServerBusy
 from .chat import CHAT_CSS, build_chat
 from .errors import error_response
 from .ratelimit import RateLimiter
@@ -71,7 +72,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     # A real Assistant follows index/current, so a new build is served without a restart; a
     # stand-in (the tests' FailingAssistant) is served as it is.
     live = LiveAssistant(settings, served) if isinstance(served, Assistant) else None
-    serial = SerialAssistant(live or served, max_waiting=settings.max_waiting_questions)
+    answering_workers = AnswerWorkers(live or served, max_waiting=settings.max_waiting_questions, workers=settings.answer_workers)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     # Votes have an allowance of their own: voting on answers must not use up questions.
     vote_limiter = RateLimiter(settings.rate_limit_per_minute)
@@ -80,7 +81,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
-        serial.close()
+        answering_workers.close()
         if live is not None:
             live.close()
 
@@ -102,7 +103,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     async def group_gaps(entries: list) -> list:
         from assistant.records.gaps import group_questions
 
-        return await serial.run(group_questions, entries, answering().retriever.embedder)
+        return await answering_workers.run(group_questions, entries, answering().retriever.embedder)
 
     add_staff_console(app, settings, manifest=lambda: _served_manifest(settings, answering()) or None,
                       feedback=feedback, group_gaps=group_gaps)
@@ -123,7 +124,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
         except BadRequest as bad:
             return error_response(bad.status, str(bad))
         try:
-            answer = await serial.ask(question, history)
+            answer = await answering_workers.ask(question, history)
             # Absolute links: the caller may show them on another site's page.
             return JSONResponse(answer_to_dict(answer, base_url=str(request.base_url)))
         except ServerBusy:
@@ -152,7 +153,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        health = serial.health()
+        health = answering_workers.health()
         return {"status": "ok", "documents": health["documents"], "chunks": health["chunks"], "model": health["model"],
                 # Which index answers: they change when a new build has been picked up.
                 "built_at": health.get("built_at"), "build": health.get("build")}
@@ -166,7 +167,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     for mount in ("", WIDGET_PATH):
         app.add_api_route(f"{mount}/gradio_api/upload", no_uploads, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 
-    chat = functools.partial(build_chat, serial.ask, max_question_chars=settings.max_question_chars, limiter=limiter,
+    chat = functools.partial(build_chat, answering_workers.ask, max_question_chars=settings.max_question_chars, limiter=limiter,
                              feedback=feedback, vote_limiter=vote_limiter)
     # The widget first: the chat at "/" answers every path not taken before it. The widget has
     # no footer: in a phone-sized frame every line counts, and the page's settings are the site's.
@@ -202,11 +203,13 @@ def _mount_chat(app: FastAPI, chat: gr.Blocks, path: str, **options: Any) -> Fas
     )
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *,
+          loading: Future | None = None) -> None:
     """Run the service until interrupted; without a usable index or model, say so in one
-    sentence and exit non-zero instead of starting."""
+    sentence and exit non-zero instead of starting. `loading`: the Assistant being loaded
+    already (cli.serve starts it before this module's Gradio import)."""
     try:
-        app = create_app(settings, bound_host=host)
+        app = create_app(settings, loading.result() if loading is not None else None, bound_host=host)
     except (IndexNotReady, ModelNotFound, AccountsError, SecretError) as error:
         raise SystemExit(str(error)) from None  # message to stderr, exit status 1
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)

@@ -40,7 +40,7 @@ from assistant.documents.load import (
     read_sources,
 )
 from assistant.index import store
-from assistant.index.embed import model_fingerprint
+from assistant.index.embed import encoder_identity, export_path, model_fingerprint
 from assistant.types import Chunk, Document
 
 from .lock import build_lock
@@ -153,7 +153,11 @@ def _build_holding_the_lock(settings: Settings, *, embedder, full: bool, checks:
                             progress: Progress, started: float) -> BuildReport:
     """build_index's work; the caller holds the build lock."""
     report = BuildReport(cleaned_up=store.remove_leftovers(settings.index_dir))
-    manifest, report.full_reason = _served_manifest(settings, full)
+    if embedder is None:
+        from assistant.index.export import ensure_export
+
+        ensure_export(settings.resolved_model_path, settings.resolved_encoder_dir)  # once per model weights
+    manifest, report.full_reason = _served_manifest(settings, full, _encoder_now(settings, embedder))
     indexed = manifest.get("documents", {}) if manifest else {}
     previous = None if report.full_reason else _Previous.read(settings)
     if previous is None and not report.full_reason:
@@ -221,7 +225,16 @@ def build_documents(documents: list[Document], settings: Settings, *, skipped: S
                       progress=Progress(), started=started)
 
 
-def _served_manifest(settings: Settings, full: bool) -> tuple[dict | None, str | None]:
+def _encoder_now(settings: Settings, embedder) -> str | None:
+    """The identity of the encoder a build would use now (embed.encoder_identity); None when its
+    ONNX file is not made yet (the next build makes it)."""
+    if embedder is not None:
+        return embedder.identity
+    path = export_path(settings.resolved_model_path, settings.resolved_encoder_dir)
+    return encoder_identity(path) if path.exists() else None
+
+
+def _served_manifest(settings: Settings, full: bool, encoder: str | None) -> tuple[dict | None, str | None]:
     """The served build's manifest (None if there is none), and why it cannot be built upon
     (None: it can)."""
     try:
@@ -242,6 +255,10 @@ def _served_manifest(settings: Settings, full: bool) -> tuple[dict | None, str |
         reason = "the index does not record the model's weights (built before they were recorded)"
     elif model["weights"] != model_fingerprint(settings.resolved_model_path):
         reason = f"the model's weights changed ({model['weights']} -> {model_fingerprint(settings.resolved_model_path)})"
+    elif encoder is None:
+        reason = "the model's ONNX encoder is not made yet"
+    elif model.get("encoder") != encoder:
+        reason = f"the encoder changed ({model.get('encoder')} -> {encoder})"
     elif manifest.get("chunking") != chunking:
         reason = f"the chunk settings changed ({manifest.get('chunking')} -> {chunking})"
     else:
@@ -292,11 +309,11 @@ def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous
             else:
                 chunks.extend(fresh)
                 origin.extend([-1] * len(fresh))
-        needs_model = any(r < 0 for r in origin) or bool(checks)
+        needs_model = any(r < 0 for r in origin) or bool(checks) or previous is None
         if embedder is None and needs_model:
-            from assistant.index.embed import Embedder
+            from assistant.index.embed import load_embedder
 
-            embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
+            embedder = load_embedder(settings)
         dimension = embedder.dimension if embedder is not None else previous.vectors.shape[1]
         encoded: dict[str, int] = {}
 
@@ -351,7 +368,8 @@ def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous
         report.embedded = sum(encoded.values())
         manifest = {
             "model": {"name": settings.model_name, "dimension": dimension, "path": str(settings.resolved_model_path),
-                      "weights": model_fingerprint(settings.resolved_model_path)},
+                      "weights": model_fingerprint(settings.resolved_model_path),
+                      "encoder": embedder.identity if embedder is not None else previous.index.manifest["model"]["encoder"]},
             "chunking": {"max_tokens": settings.chunk_max_tokens, "repeated_share": REPEATED_SHARE},
             "documents": entries,
             "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
@@ -425,7 +443,7 @@ def rollback_index(index_dir: Path) -> tuple[Path | None, Path]:
 
 def index_is_stale(settings: Settings) -> bool:
     """True when there is no index, or the corpus or the model differs from what it was built from."""
-    manifest, full_rebuild_reason = _served_manifest(settings, full=False)
+    manifest, full_rebuild_reason = _served_manifest(settings, full=False, encoder=_encoder_now(settings, None))
     if full_rebuild_reason:  # no index, or another format, model, model folder or chunking
         return True
     if not settings.corpus_dir.is_dir():
