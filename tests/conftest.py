@@ -7,11 +7,15 @@ Building is the slow part (seconds), so each index is built once per test sessio
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# One ONNX export of the model for the whole session (index/export.py makes it on first use,
+# some seconds), shared with the servers and builds the tests start as commands.
+os.environ.setdefault("ENCODER_DIR", tempfile.mkdtemp(prefix="clinic-test-encoder-"))
 
 from assistant.config import Settings  # noqa: E402
 from assistant.lifecycle.build import BuildReport, build_index  # noqa: E402
@@ -30,14 +34,14 @@ def read_lines(path: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from assistant.index.embed import Embedder
+    from assistant.index.embed import load_embedder
 
-    settings = Settings()
-    return Embedder(settings.resolved_model_path, threads=settings.query_threads)
+    return load_embedder(Settings.from_env())
 
 
 def build_test_index(tmp_path_factory, name: str, corpus: Path, embedder) -> tuple[Settings, BuildReport]:
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path_factory.mktemp(name) / "index")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path_factory.mktemp(name) / "index",
+                        encoder_dir=Path(os.environ["ENCODER_DIR"]))
     return settings, build_index(settings, embedder=embedder)
 
 

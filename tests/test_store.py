@@ -56,7 +56,23 @@ def test_an_index_built_with_other_weights_of_the_same_model_is_stale_and_refuse
     manifest["model"]["weights"] = "0123456789abcdef"
     manifest_path.write_text(json.dumps(manifest))
     assert index_is_stale(settings)  # `make run` (build --if-stale) rebuilds it
-    with pytest.raises(IndexMismatch, match="other weights.*clinic-assistant build"):
+
+
+def test_an_index_built_with_another_encoder_export_is_stale_and_refused(seed_settings, embedder, tmp_path):
+    # The same weights exported another way (another recipe, another ONNX Runtime) give other
+    # vectors: the manifest's encoder identity tells them apart.
+    from assistant.lifecycle.build import index_is_stale
+
+    copy = tmp_path / "index"
+    shutil.copytree(seed_settings.index_dir, copy, symlinks=True)
+    settings = seed_settings.with_(index_dir=copy)
+    assert not index_is_stale(settings)
+    manifest_path = current_build(copy) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model"]["encoder"] = "int8-matmul-per-channel-v0:0123456789abcdef"
+    manifest_path.write_text(json.dumps(manifest))
+    assert index_is_stale(settings)
+    with pytest.raises(IndexMismatch, match="another encoder.*clinic-assistant build"):
         Assistant.load(settings, embedder=embedder)
 
 
@@ -113,3 +129,17 @@ def test_large_corpora_get_an_approximate_index_that_finds_what_exact_search_fin
     assert recall >= 0.98
     monkeypatch.setattr(store, "APPROXIMATE_FROM", 10_000)
     assert store.write_vectors(tmp_path, vectors) == "exact"
+
+
+def test_the_served_arrays_are_mapped_from_disk_not_copied(seed_assistant):
+    # Two servers on one box, and the old and new index during a reload, share these pages
+    # (index/mapped.py); the values are the ones written, whatever the storage.
+    index = seed_assistant.retriever.index
+    assert isinstance(index.sentence_vectors.codes, np.memmap)
+    assert isinstance(index.sentences, np.memmap)
+    assert isinstance(index.lexical._rows, np.memmap)
+    folder = index.path
+    with np.load(folder / "sentence_vectors.npz") as stored:
+        assert np.array_equal(stored["codes"], index.sentence_vectors.codes)
+        assert np.array_equal(stored["scales"], index.sentence_vectors.scales)
+    assert np.array_equal(np.load(folder / "sentences.npy"), index.sentences)

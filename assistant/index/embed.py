@@ -58,8 +58,9 @@ class ModelNotFound(RuntimeError):
     """The model folder is missing or is not a sentence-transformers model."""
 
 
-def load_embedder(settings, *, threads: int | None = None) -> "Embedder":
-    """The configured model's encoder, making its ONNX file first if this is its first use."""
+def load_embedder(settings, *, threads: int = 1) -> "Embedder":
+    """The configured model's encoder, making its ONNX file first if this is its first use.
+    `threads`: how many texts encode() runs side by side by default (a build passes its own)."""
     from .export import ensure_export
 
     model_path = settings.resolved_model_path
@@ -67,7 +68,7 @@ def load_embedder(settings, *, threads: int | None = None) -> "Embedder":
     onnx_path = export_path(model_path, settings.resolved_encoder_dir)
     if not onnx_path.exists():
         onnx_path = ensure_export(model_path, settings.resolved_encoder_dir)
-    return Embedder(model_path, onnx_path, threads=settings.query_threads if threads is None else threads)
+    return Embedder(model_path, onnx_path, threads=threads)
 
 
 def check_model_folder(model_path: Path) -> None:
@@ -81,7 +82,7 @@ def check_model_folder(model_path: Path) -> None:
 class Embedder:
     """Normalised vectors for texts; the inner product of two vectors is their cosine."""
 
-    def __init__(self, model_path: Path, onnx_path: Path, *, threads: int = 1, batch_size: int = 32) -> None:
+    def __init__(self, model_path: Path, onnx_path: Path, *, threads: int = 1) -> None:
         from tokenizers import Tokenizer
 
         check_model_folder(model_path)
@@ -89,60 +90,47 @@ class Embedder:
         self.onnx_path = Path(onnx_path)
         self.identity = encoder_identity(self.onnx_path)
         self.threads = threads
-        self.batch_size = batch_size
         self.dimension = int(json.loads((model_path / "config.json").read_text())["hidden_size"])
         bert_config = model_path / "sentence_bert_config.json"
         self.max_tokens = int(json.loads(bert_config.read_text()).get("max_seq_length", 256)) if bert_config.exists() else 256
-        # Two tokenizers, each configured here once and only read afterwards (thread safety):
-        # one for a single text (no padding), one that pads a batch to its longest text. The
-        # file's own padding (to 128) would make every query 128 tokens long.
+        # Configured here once and only read afterwards (thread safety). Without padding: the
+        # file's own (to 128) would make every question 128 tokens long.
         self._single = Tokenizer.from_file(str(model_path / "tokenizer.json"))
         self._single.no_padding()
         self._single.enable_truncation(self.max_tokens)
-        self._batch = Tokenizer.from_file(str(model_path / "tokenizer.json"))
-        self._batch.enable_truncation(self.max_tokens)
-        self._batch.enable_padding(pad_id=self._batch.token_to_id("[PAD]") or 0)
         ends = (self._single.token_to_id(mark) for mark in (".", "?", "!", ";"))
         self._sentence_ends = frozenset(i for i in ends if i is not None)
-        self._sessions: dict[int, object] = {}
-        self._session(threads)  # load now: a broken file fails at start, not on the first question
+        import onnxruntime
 
-    def _session(self, threads: int):
-        """One ONNX Runtime session per thread count (queries use one, builds every core)."""
-        session = self._sessions.get(threads)
-        if session is None:
-            import onnxruntime
-
-            options = onnxruntime.SessionOptions()
-            # Set explicitly, as torch's were: default threads oversubscribe a loaded two-core
-            # machine, and two answer workers with one thread each use both cores.
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3  # warnings about unused initializers are noise in server logs
-            session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
-            self._sessions[threads] = session
-        return session
-
-    def _token_vectors(self, ids: np.ndarray, mask: np.ndarray, threads: int) -> np.ndarray:
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return self._session(threads).run(None, feed)[0]
+        options = onnxruntime.SessionOptions()
+        # One thread per run, set explicitly as torch's were (its default threads made a query
+        # take 518 ms on a loaded two-core machine): the cores are used by running texts side
+        # by side (encode's threads, the answer workers), not by splitting one text.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # warnings about unused initializers are noise in server logs
+        # Loaded now: a broken file fails at start, not on the first question.
+        self._session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str], *, threads: int | None = None) -> np.ndarray:
-        """float32 array (len(texts), dimension), each row of length 1. Texts are encoded in
-        batches of similar length (shortest first), since a batch is padded to its longest."""
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        """float32 array (len(texts), dimension), each row of length 1, on `threads` threads.
+
+        One text per run, never a padded batch: dynamic int8 quantisation scales the
+        activations of a whole run at once, so in a batch a text's vector would depend on its
+        batch-mates and their padding (cosine 0.99 to itself encoded alone), and a passage
+        would not be encoded as a query is. Alone, each text is encoded exactly as the server
+        encodes a question, and no time goes on padding; the threads, each running its own
+        texts on one intra-op thread, keep every core busy (ONNX Runtime computes without
+        the GIL)."""
         threads = self.threads if threads is None else threads
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            encodings = self._batch.encode_batch([texts[i] for i in rows])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            tokens = self._token_vectors(ids, mask, threads)
-            # Mean of the real tokens' vectors (padding masked out), as sentence-transformers pools.
-            summed = np.einsum("btd,bt->bd", tokens, mask.astype(np.float32))
-            out[rows] = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-        return _normalised(out)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if threads <= 1 or len(texts) == 1:
+            return np.stack([self.encode_query(text) for text in texts])
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="encode") as pool:
+            return np.stack(list(pool.map(self.encode_query, texts, chunksize=16)))
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, shape (dimension,), on the configured (query) thread count."""
@@ -155,7 +143,8 @@ class Embedder:
         that one urgent sentence in a long message is not averaged away, at no second encoding."""
         encoding = self._single.encode(text)
         ids = np.array([encoding.ids], dtype=np.int64)
-        tokens = self._token_vectors(ids, np.ones_like(ids), self.threads)[0]
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        tokens = self._session.run(None, feed)[0][0]
         vector = _normalised(tokens.mean(axis=0, keepdims=True))[0]
         if not sentences:
             return vector, np.zeros((0, self.dimension), dtype=np.float32)

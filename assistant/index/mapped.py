@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-# Smaller arrays are read: a page of memory either way, and mmap refuses a length of 0.
-_SMALLEST_MAPPED = 1 << 16
+# Arrays under a page are read: a page of memory either way, and mmap refuses a length of 0.
+_SMALLEST_MAPPED = 4096
 
 
 def map_npy(path: Path) -> np.ndarray:

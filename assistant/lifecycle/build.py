@@ -330,9 +330,7 @@ def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous
                     out[i] = vector
                 else:
                     rows_of_text.setdefault(texts[i], []).append(i)
-            # Shortest first: the model pads every text of a batch to its longest, and a slice
-            # of texts of about one length wastes the least on padding.
-            todo = sorted(rows_of_text, key=len)
+            todo = list(rows_of_text)  # each encoded alone (embed.Embedder.encode): no padding to sort for
             with progress.stage(f"embedding {what}", len(todo), what.rstrip("s")) as advance:
                 for start in range(0, len(todo), ENCODE_SLICE):
                     batch = todo[start : start + ENCODE_SLICE]
