@@ -63,6 +63,7 @@ QUESTION_SAMPLE = 200
 LOAD_LEVELS = ((1, 100), (10, 30), (50, 10))  # (concurrent clients, requests each)
 SURGE_CLIENTS = 200
 SURGE_TIMEOUT = 5.0
+RELOAD_ASKING = 8.0  # seconds of questions around a reload: it is published 1 s in
 SEED = 0  # every sample is fixed, so two runs (two checkouts) measure the same texts and questions
 
 
@@ -487,6 +488,34 @@ def surge(server: Server, questions: list[str]) -> dict:
     }
 
 
+def reload(server: Server, index: Path, questions: list[str], limit: float = 300) -> dict:
+    """A new build published while two clients ask: a copy of the served build (other files,
+    the same size, as a rebuild makes), published as a build publishes. Its figures: how long
+    the server took to serve it, failed requests meanwhile, and the peak memory reached, which
+    includes both indexes held for a moment."""
+    from assistant.index import store
+
+    served = store.current_build(index)
+    staging = store.new_staging_folder(index)
+    shutil.copytree(served, staging, dirs_exist_ok=True)
+    outcome: dict = {}
+    asking = threading.Thread(target=lambda: outcome.update(drive(server.base, questions, 2, seconds=RELOAD_ASKING)))
+    asking.start()
+    time.sleep(1.0)
+    published_at = time.perf_counter()
+    fresh = store.publish(index, staging)
+    swapped = None
+    with httpx.Client(base_url=server.base, timeout=10) as client:
+        while time.perf_counter() - published_at < limit:
+            if client.get("/healthz").json().get("build") == fresh.name:
+                swapped = time.perf_counter() - published_at
+                break
+            time.sleep(0.05)
+    asking.join()
+    return {"swap_s": swapped, "requests": outcome.get("requests"), "errors": outcome.get("errors"),
+            "p95_ms": outcome.get("p95_ms"), **{f"{k}_after": v for k, v in server.memory_mib().items()}}
+
+
 def http(code: Path, index: Path, questions: list[str], *, sustain: float, log: Path) -> dict:
     """Cold start (three times, the third server kept), load at 1/10/50 clients, sustained load,
     a surge, and the memory the server reached through all of it."""
@@ -502,10 +531,12 @@ def http(code: Path, index: Path, questions: list[str], *, sustain: float, log: 
         sustained = drive(server.base, questions, 10, seconds=sustain)
         surged = surge(server, questions)
         memory = server.memory_mib()
+        reloaded = reload(server, index, questions)
     finally:
         server.stop()
     return {"cold_start_s": statistics.median(starts), "cold_starts_s": starts, "clients": levels,
-            "sustained": {**sustained, "clients": 10, "seconds": sustain}, "surge": surged, **memory}
+            "sustained": {**sustained, "clients": 10, "seconds": sustain}, "surge": surged, **memory,
+            "reload": reloaded}
 
 
 # --- 7. disk ---------------------------------------------------------------------------------
@@ -577,6 +608,8 @@ AFTER_STAGES: list[Row] = [
     ("after surge: status, server alive", "d", [("http", "surge", "after_status"), ("http", "surge", "alive_after")]),
     ("cold start s", ".1f", [("http", "cold_start_s")]),
     ("server peak/current RSS MiB", ".0f", [("http", "peak_rss_mib"), ("http", "rss_mib")]),
+    ("reload: s to serve the new build, errors", ".1f", [("http", "reload", "swap_s"), ("http", "reload", "errors")]),
+    ("reload: peak RSS MiB (both indexes)", ".0f", [("http", "reload", "peak_rss_mib_after")]),
     ("index MiB", ".1f", [("index", "mib")]),
     ("vector index type", "s", [("query", "index_type")]),
     ("recall@10 vs exact", ".3f", [("query", "recall_at_10")]),

@@ -156,7 +156,8 @@ def _build_holding_the_lock(settings: Settings, *, embedder, full: bool, checks:
     if embedder is None:
         from assistant.index.export import ensure_export
 
-        ensure_export(settings.resolved_model_path, settings.resolved_encoder_dir)  # once per model weights
+        # Once per model weights and precision.
+        ensure_export(settings.resolved_model_path, settings.resolved_encoder_dir, settings.encoder_precision)
     manifest, report.full_reason = _served_manifest(settings, full, _encoder_now(settings, embedder))
     indexed = manifest.get("documents", {}) if manifest else {}
     previous = None if report.full_reason else _Previous.read(settings)
@@ -230,7 +231,7 @@ def _encoder_now(settings: Settings, embedder) -> str | None:
     ONNX file is not made yet (the next build makes it)."""
     if embedder is not None:
         return embedder.identity
-    path = export_path(settings.resolved_model_path, settings.resolved_encoder_dir)
+    path = export_path(settings.resolved_model_path, settings.resolved_encoder_dir, settings.encoder_precision)
     return encoder_identity(path) if path.exists() else None
 
 
