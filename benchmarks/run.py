@@ -220,11 +220,14 @@ def torch_encode_floor(questions: list[str]) -> float:
                                 model_kwargs={"dtype": torch.float32})
 
     class Torch:
+        def __init__(self, model) -> None:
+            self.model = model
+
         def encode_query(self, text: str) -> np.ndarray:
             with torch.inference_mode():
-                return model.encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
+                return self.model.encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
 
-    floor, _ = encode_floor(Torch(), questions)
+    floor, _ = encode_floor(Torch(model), questions)
     del model
     gc.collect()
     return floor

@@ -36,11 +36,12 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .embed import export_path
+from .embed import ModelNotFound, export_path
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ _CHECK_TEXTS = (
 )
 
 
-class ExportError(RuntimeError):
-    """The ONNX export could not be made or failed its check; the message says why."""
+class ExportError(ModelNotFound):
+    """The ONNX export failed its check: the model is not usable as configured (the command
+    line and the server report it in one sentence, as a missing model)."""
 
 
 def ensure_export(model_path: Path, encoder_dir: Path, precision: str) -> Path:
@@ -121,8 +123,6 @@ def _export_fp32(model_path: Path, out: Path) -> None:
     model = TokenVectors(AutoModel.from_pretrained(str(model_path), dtype=torch.float32, local_files_only=True).eval())
     example = torch.ones(2, 16, dtype=torch.long)
     axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "token_vectors")}
-    import warnings
-
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # the TorchScript exporter's notes on traced branches
         torch.onnx.export(model, (example, example, torch.zeros_like(example)), str(out),

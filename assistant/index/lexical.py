@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .mapped import map_npz
-
 from assistant.types import Chunk
+
+from .mapped import map_npz
 
 # Porter stemming on top of unicode61 word splitting; accents folded ("métastase" = "metastase").
 TOKENIZER = "porter unicode61 remove_diacritics 2"
