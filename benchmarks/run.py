@@ -59,6 +59,7 @@ SIZES = ("seed", "10k", "100k")
 STAGES = ("safety", "encode", "vector search", "lexical search", "fusion", "highlight", "selection")
 ROUNDS = 3
 ENCODE_SAMPLE = 600  # passages (and their sentences and titles) timed per round: ~40 s a round
+TORCH_SAMPLE = 200  # of those, encoded by torch too (~7 s a round): the rate before ONNX
 QUESTION_SAMPLE = 200
 LOAD_LEVELS = ((1, 100), (10, 30), (50, 10))  # (concurrent clients, requests each)
 SURGE_CLIENTS = 200
@@ -233,6 +234,29 @@ def torch_encode_floor(questions: list[str]) -> float:
     return floor
 
 
+def torch_passages_per_s(passages: list[str]) -> float:
+    """Passages per second sentence-transformers in torch float32 encodes on two threads, in
+    its own batches: the build's rate before ONNX, timed in the same run on the same texts."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from assistant.config import Settings
+
+    torch.set_num_threads(2)
+    model = SentenceTransformer(str(Settings.from_env().resolved_model_path), device="cpu", local_files_only=True,
+                                model_kwargs={"dtype": torch.float32})
+    seconds = []
+    with torch.inference_mode():
+        model.encode(passages[:32], show_progress_bar=False)  # warm-up
+        for _ in range(ROUNDS):
+            started = time.perf_counter()
+            model.encode(passages, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+            seconds.append(time.perf_counter() - started)
+    del model
+    gc.collect()
+    return len(passages) / statistics.median(seconds)
+
+
 def raw_encoding(index: Path, built: dict) -> dict:
     """Texts per second the model encodes on two threads and nothing else, per kind of text, and
     what the build's own texts would take at those rates: the ceiling a build can approach."""
@@ -248,12 +272,14 @@ def raw_encoding(index: Path, built: dict) -> dict:
     del embedder
     gc.collect()
     rates = {kind: len(texts[kind]) / statistics.median(seconds[kind]) if texts[kind] else None for kind in texts}
+    torch_rate = torch_passages_per_s(texts["passages"][:TORCH_SAMPLE])
     raw_seconds = sum(n / rates[kind] for kind, n in built["embedded_texts"].items() if n and rates.get(kind))
     raw_chunks_per_s = built["embedded_texts"]["passages"] / raw_seconds
     return {
         "sample": {kind: len(batch) for kind, batch in texts.items()},
         "seconds": seconds,
         "passages_per_s": rates["passages"], "sentences_per_s": rates["sentences"], "titles_per_s": rates["titles"],
+        "torch_passages_per_s": torch_rate, "passages_over_torch": rates["passages"] / torch_rate,
         "raw_build_seconds": raw_seconds,
         "chunks_per_s": raw_chunks_per_s,
         "ratio_build_to_raw": built["chunks_per_s"] / raw_chunks_per_s,
@@ -587,6 +613,8 @@ BEFORE_STAGES: list[Row] = [
     ("raw encode chunks/s (all texts)", ".1f", [("raw_encode", "chunks_per_s")]),
     ("ratio build/raw", ".2f", [("raw_encode", "ratio_build_to_raw")]),
     ("raw passage-only chunks/s", ".1f", [("raw_encode", "passages_per_s")]),
+    ("torch fp32 passages/s, 2 threads (same run)", ".1f", [("raw_encode", "torch_passages_per_s")]),
+    ("raw passages/s / torch fp32", ".2f", [("raw_encode", "passages_over_torch")]),
     ("raw sentences/s", ".1f", [("raw_encode", "sentences_per_s")]),
     ("query p50 ms", ".1f", [("query", "p50_ms")]),
     ("query p95 ms", ".1f", [("query", "p95_ms")]),
