@@ -3,6 +3,7 @@
     POST /api/ask   {"question": str, "history": [{"role": "user"|"assistant", "content": str}]}
     POST /api/feedback {"doc_ids": [str], "vote": "up"|"down"}: a vote on an answer that showed doc_ids
     GET  /healthz   {"status": "ok", "documents": int, "chunks": int, "model": str, "built_at": str, "build": str}
+                    ("status": "degraded", "reasons": [str] while Redis, shared by the replicas, is down)
     GET  /widget/   the compact chat a clinic's site frames; /widget.js etc. in ui/widget.py
     GET  /sources/<doc id>  a document of the index, as a citation opens it (ui/sources.py)
     /staff          the staff console, when STAFF_PASSWORD_HASH or STAFF_ACCOUNTS is set (ui/staff/)
@@ -72,9 +73,9 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     # stand-in (the tests' FailingAssistant) is served as it is.
     live = LiveAssistant(settings, served) if isinstance(served, Assistant) else None
     serial = SerialAssistant(live or served, max_waiting=settings.max_waiting_questions)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = RateLimiter(settings.rate_limit_per_minute, redis_url=settings.redis_url)
     # Votes have an allowance of their own: voting on answers must not use up questions.
-    vote_limiter = RateLimiter(settings.rate_limit_per_minute)
+    vote_limiter = RateLimiter(settings.rate_limit_per_minute, name="votes", redis_url=settings.redis_url)
     feedback = FeedbackStore(settings.resolved_feedback_db)
 
     @asynccontextmanager
@@ -153,7 +154,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         health = serial.health()
-        return {"status": "ok", "documents": health["documents"], "chunks": health["chunks"], "model": health["model"],
+        # Still 200 when degraded: this replica answers; what it shares with the others does not.
+        reasons = [reason for reason in (limiter.degraded_reason(),) if reason]
+        return {"status": "degraded" if reasons else "ok", **({"reasons": reasons} if reasons else {}),
+                "documents": health["documents"], "chunks": health["chunks"], "model": health["model"],
                 # Which index answers: they change when a new build has been picked up.
                 "built_at": health.get("built_at"), "build": health.get("build")}
 
@@ -209,7 +213,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         app = create_app(settings, bound_host=host)
     except (IndexNotReady, ModelNotFound, AccountsError, SecretError) as error:
         raise SystemExit(str(error)) from None  # message to stderr, exit status 1
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
+    # uvicorn's proxy-headers middleware takes the client address from X-Forwarded-For only when
+    # the connection comes from one of these (the rightmost address not a trusted proxy).
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5,
+                forwarded_allow_ips=list(settings.trusted_proxies))
 
 
 class BadRequest(Exception):

@@ -111,7 +111,9 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
     accounts = Accounts.from_settings(settings)
     signer = SessionSigner(load_secret(settings.resolved_staff_secret_file))
     changes = ChangeLog.beside(settings.index_dir)
-    by_address, by_name = RateLimiter(FAILED_LOGINS_PER_ADDRESS), RateLimiter(FAILED_LOGINS_PER_NAME)
+    # Counted in Redis with REDIS_URL, so guessing passwords on every replica in turn gains nothing.
+    by_address = RateLimiter(FAILED_LOGINS_PER_ADDRESS, name="failed-logins-by-address", redis_url=settings.redis_url)
+    by_name = RateLimiter(FAILED_LOGINS_PER_NAME, name="failed-logins-by-name", redis_url=settings.redis_url)
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
     max_bytes = settings.staff_max_upload_mb * 1_000_000
 
