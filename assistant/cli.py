@@ -394,7 +394,7 @@ def feedback(index: Path | None) -> None:
     from assistant.records.feedback import FeedbackStore
 
     settings = _settings(index=index)
-    votes = FeedbackStore(settings.resolved_feedback_db).summary()
+    votes = FeedbackStore(settings.feedback_location).summary()
     if not votes:
         click.echo(f"No votes in {settings.resolved_feedback_db}.")
         return
@@ -419,7 +419,7 @@ def gaps(index: Path | None) -> None:
     from assistant.records.gaps import GapsLog, group_questions
 
     settings = _settings(index=index)
-    entries = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days).entries()
+    entries = GapsLog(settings.gaps_location, retention_days=settings.gaps_retention_days).entries()
     if not entries:
         state = "" if settings.gaps_log else " (GAPS_LOG is off: questions are not kept)"
         click.echo(f"No unanswered questions in the last {settings.gaps_retention_days} days{state}.")

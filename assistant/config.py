@@ -194,6 +194,15 @@ class Settings:
         return self.feedback_db if self.feedback_db is not None else self.index_dir / "feedback.sqlite"
 
     @property
+    def feedback_location(self) -> Path | str:
+        """Where votes are kept: DATABASE_URL when set (shared by replicas), else the SQLite file."""
+        return self.database_url or self.resolved_feedback_db
+
+    @property
+    def gaps_location(self) -> Path | str:
+        return self.database_url or self.resolved_gaps_db
+
+    @property
     def resolved_gaps_db(self) -> Path:
         return self.gaps_db if self.gaps_db is not None else self.index_dir / "gaps.sqlite"
 

@@ -76,7 +76,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     limiter = RateLimiter(settings.rate_limit_per_minute, redis_url=settings.redis_url)
     # Votes have an allowance of their own: voting on answers must not use up questions.
     vote_limiter = RateLimiter(settings.rate_limit_per_minute, name="votes", redis_url=settings.redis_url)
-    feedback = FeedbackStore(settings.resolved_feedback_db)
+    feedback = FeedbackStore(settings.feedback_location)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -377,7 +377,7 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
                  "down_width": round(width * v.down / most)} for v in votes]
         groups = []
         if settings.gaps_log:
-            entries = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days).entries()
+            entries = GapsLog(settings.gaps_location, retention_days=settings.gaps_retention_days).entries()
             groups = await group_gaps(entries) if entries else []
         return render("feedback.html", session, title="Feedback", page="feedback", votes=rows, chart_width=width,
                       gaps_on=settings.gaps_log, groups=groups, retention_days=settings.gaps_retention_days)
