@@ -14,7 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -130,12 +130,13 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextmanager
-def nginx_server(config: str) -> Iterator[Path]:
-    """nginx in the foreground with `config` (a whole nginx.conf), its files in a temporary
+def nginx_server(config_in: Callable[[Path], str]) -> Iterator[Path]:
+    """nginx in the foreground with the nginx.conf `config_in(folder)` writes for its temporary
     folder; yields that folder. The config must listen on loopback only."""
     binary = need("nginx")
     folder = Path(tempfile.mkdtemp(prefix="clinic-nginx-"))
-    (folder / "nginx.conf").write_text(config, encoding="utf-8")
+    folder.chmod(0o755)  # nginx's workers run as nobody when started as root
+    (folder / "nginx.conf").write_text(config_in(folder), encoding="utf-8")
     # -p: every relative path (logs, temporary bodies, the pid file) stays in the folder.
     command = [binary, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log"),
                "-g", f"daemon off; pid {folder / 'nginx.pid'};"]

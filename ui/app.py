@@ -27,6 +27,7 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
 from assistant import texts
@@ -155,7 +156,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     async def healthz() -> dict[str, Any]:
         health = serial.health()
         # Still 200 when degraded: this replica answers; what it shares with the others does not.
-        reasons = [reason for reason in (limiter.degraded_reason(),) if reason]
+        # In a worker thread: asking Redis may take up to its timeout when it is unreachable.
+        reasons = [reason for reason in (await run_in_threadpool(limiter.degraded_reason),) if reason]
         return {"status": "degraded" if reasons else "ok", **({"reasons": reasons} if reasons else {}),
                 "documents": health["documents"], "chunks": health["chunks"], "model": health["model"],
                 # Which index answers: they change when a new build has been picked up.

@@ -66,11 +66,18 @@ class SharedCounts:
         return getattr(self.local, operation)(*args)
 
     def degraded_reason(self) -> str | None:
-        """None while Redis counts (or none is configured), else one sentence without any client."""
-        if self.shared is not None and self._failed_at is not None and not self._resting():
-            # Nobody asked lately: see whether Redis is back, so /healthz does not stay stale.
+        """None while Redis counts (or none is configured), else one sentence without any client.
+        Asks Redis (one PING) unless it failed a moment ago, so /healthz tells even when no
+        visitor has been counted since Redis went away, or came back."""
+        if self.shared is None:
+            return None
+        if not self._resting():
             if self.shared.storage.check():
                 self._failed_at = None
+            else:
+                if self._failed_at is None:
+                    log.warning("rate limits: Redis does not answer, counting locally")
+                self._failed_at = time.monotonic()
         return REDIS_DOWN if self._failed_at is not None else None
 
     def _resting(self) -> bool:
