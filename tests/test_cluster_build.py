@@ -125,3 +125,46 @@ def _env() -> dict[str, str]:
     import os
 
     return {name: value for name, value in os.environ.items() if name != "DASK_SCHEDULER_ADDRESS"}
+
+
+def test_a_worker_killed_mid_build_is_replaced_and_the_build_still_equals_the_local_one(seed_settings, tmp_path):
+    import os
+    import signal
+    from contextlib import contextmanager
+
+    from assistant.lifecycle.progress import Progress
+
+    class KillAWorkerWhenEmbeddingStarts(Progress):
+        """Kills one worker process (SIGKILL: no goodbye) as the sentences start to be embedded."""
+
+        def __init__(self, on_cluster) -> None:
+            super().__init__()
+            self.on_cluster, self.killed = on_cluster, None
+
+        @contextmanager
+        def stage(self, description: str, total: int, unit: str):
+            with super().stage(description, total, unit) as advance:
+                if description == "embedding sentences" and self.killed is None:
+                    pids = self.on_cluster.client.run(os.getpid)
+                    self.killed = sorted(pids.values())[0]
+                    os.kill(self.killed, signal.SIGKILL)
+                yield advance
+
+    index = tmp_path / "index"
+    shutil.copytree(seed_settings.index_dir, index, symlinks=True)
+    served = current_build(index)
+    settings = Settings(corpus_dir=SEED_CORPUS, index_dir=index)
+    # A cluster of its own: this one loses a worker (its nanny starts a new one, plugin and all).
+    with dask_build("local", settings, workers=2) as on_cluster:
+        progress = KillAWorkerWhenEmbeddingStarts(on_cluster)
+        try:
+            report = build_index(settings, cluster=on_cluster, full=True, progress=progress)
+        except Exception:  # noqa: BLE001 (failing cleanly is the other allowed outcome)
+            report = None
+
+    assert progress.killed is not None
+    if report is None:  # Dask gave up on the tasks: the build failed and the served index stayed
+        assert current_build(index) == served and not store.remove_leftovers(index)
+    else:  # Dask ran the lost tasks again: the same index as a local build
+        assert report.published and current_build(index) != served
+        _assert_same_index(_index(settings), _index(seed_settings))

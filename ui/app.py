@@ -78,6 +78,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     # Votes have an allowance of their own: voting on answers must not use up questions.
     vote_limiter = RateLimiter(settings.rate_limit_per_minute, name="votes", redis_url=settings.redis_url)
     feedback = FeedbackStore(settings.feedback_location)
+    if settings.database_url:
+        _migrate_shared_records(settings, feedback)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -179,6 +181,18 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     _mount_chat(app, chat(compact=True), WIDGET_PATH, footer_links=[], css=WIDGET_CSS)
     # No link to Gradio's own API page in the footer: /api/ask is the API.
     return _mount_chat(app, chat(), "/", footer_links=["settings"], css=CHAT_CSS)
+
+
+def _migrate_shared_records(settings: Settings, feedback: FeedbackStore) -> None:
+    """Bring PostgreSQL's tables up to date as a replica starts. A database that is down does not
+    stop the replica: answering needs none, and the migrations are tried again on first use."""
+    from assistant.records.gaps import GapsLog
+
+    try:
+        feedback.database.migrate()
+        GapsLog(settings.gaps_location, retention_days=settings.gaps_retention_days).database.migrate()
+    except Exception as error:  # psycopg's errors: no address or password in the log line
+        log.warning("records database not ready at start-up (%s); answering goes on", type(error).__name__)
 
 
 def _served_manifest(settings: Settings, assistant: Any) -> dict:

@@ -53,6 +53,11 @@ class Database:
         """True when nothing was ever written here: a SQLite file that does not exist yet."""
         return not self.is_postgres and not Path(self.location).exists()
 
+    def migrate(self) -> None:
+        """Apply what migrations are missing now (a server's start-up), rather than on first use."""
+        with self.transaction():
+            pass
+
     @contextmanager
     def transaction(self) -> Iterator[Run]:
         """One transaction on a connection of its own (the chat's worker threads and the API may
