@@ -20,8 +20,10 @@ test: $(VENV)/.installed-test browser services $(AXE)
 	$(BIN)/python -m pytest
 
 # The benchmark suite (README "Performance"); e.g. make bench BENCH_ARGS="--sizes seed".
-bench: $(VENV)/.installed
+# Then the build locally and on Dask, and the nodes needed past one machine (benchmarks/cluster.py).
+bench: $(VENV)/.installed-cluster
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/cluster.py $(CLUSTER_BENCH_ARGS)
 
 install: $(VENV)/.installed
 
@@ -36,6 +38,10 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-cluster: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[cluster]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

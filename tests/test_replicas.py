@@ -26,6 +26,7 @@ import pytest
 from assistant.config import Settings
 from assistant.records.feedback import FeedbackStore
 from tests.conftest import ROOT, SEED_CORPUS
+from tests.live_server import wait_until_healthy
 from tests.services import free_port, need, nginx_server, redis_server, stop
 from ui.ratelimit import REDIS_DOWN
 from ui.staff.accounts import hash_password
@@ -95,8 +96,8 @@ class Cluster:
             self.replicas.append(subprocess.Popen([*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
                                                   cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.DEVNULL))
-        for port, process in zip(self.ports, self.replicas):
-            wait_until_healthy(f"http://127.0.0.1:{port}", process)
+        for url, process in zip(self.replica_urls(), self.replicas):
+            wait_until_healthy(url, lambda process=process: process.poll() is None, DEADLINE)
 
     def replica_urls(self) -> list[str]:
         return [f"http://127.0.0.1:{port}" for port in self.ports]
@@ -107,19 +108,6 @@ class Cluster:
     def stop(self) -> None:
         for process in self.replicas:
             stop(process)
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the replica at {url} exited with status {process.returncode}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"the replica at {url} did not answer /healthz within {DEADLINE} s")
 
 
 @pytest.fixture(scope="module")
@@ -139,23 +127,10 @@ def cluster(tmp_path_factory, postgres_server_url):
         try:
             cluster.start_replicas()
             with nginx_server(lambda folder: nginx_config(site, folder)):
-                _wait_for_nginx()
+                wait_until_healthy(f"http://{NGINX_HOST}:{Cluster.nginx_port}", lambda: True, 30)
                 yield cluster
         finally:
             cluster.stop()
-
-
-def _wait_for_nginx() -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with visitor("127.0.0.1") as client:
-                if client.get("/healthz").status_code == 200:
-                    return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("nginx did not pass /healthz on to a replica")
 
 
 def test_nginx_passes_host_and_the_visitors_address_and_both_replicas_answer(cluster):
