@@ -87,7 +87,7 @@ class SharedCounts:
 
 @functools.lru_cache(maxsize=None)
 def shared_counts(redis_url: str | None) -> SharedCounts:
-    """One connection pool and one up/down state per Redis URL in a process, for all limiters."""
+    """One connection pool and one up/down state per Redis URL in a process, for all its limiters."""
     return SharedCounts(redis_url)
 
 
@@ -98,7 +98,9 @@ class RateLimiter:
         different things (questions, votes, failed logins) apart in one Redis. `window_seconds`
         is a minute except in tests that wait for a window to pass."""
         self.per_minute = per_minute
-        self.counts = shared_counts(redis_url)
+        # In memory, each limiter counts alone (two apps in one process must not share counts);
+        # in Redis, sharing is the point.
+        self.counts = shared_counts(redis_url) if redis_url else SharedCounts(None)
         self._item = RateLimitItemPerSecond(max(per_minute, 1), window_seconds, namespace=f"clinic-assistant/{name}")
 
     def take(self, client: str) -> int:

@@ -34,11 +34,12 @@ ENCODER_PLUGIN = "clinic-assistant-encoder"
 TEXTS_PER_TASK = 32
 
 
-def make_encoder(model_path: Path):
-    """The one place a worker builds its encoder: one thread, as Dask runs one task per thread."""
+def make_encoder(model_path: Path, threads: int = 1):
+    """The one place this module builds an encoder: on a worker with one thread, as Dask runs
+    one task per thread; on the driver for the check questions, with the query threads."""
     from assistant.index.embed import Embedder
 
-    return Embedder(model_path, threads=1)
+    return Embedder(model_path, threads=threads)
 
 
 class EncoderOnWorker(WorkerPlugin):
@@ -92,9 +93,7 @@ class ClusterEmbedder:
         if name.startswith("_"):
             raise AttributeError(name)
         if self._local is None:
-            from assistant.index.embed import Embedder
-
-            self._local = Embedder(self._model_path, threads=self._local_threads)
+            self._local = make_encoder(self._model_path, threads=self._local_threads)
         return getattr(self._local, name)
 
 
