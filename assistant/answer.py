@@ -65,7 +65,7 @@ class Assistant:
             embedder = load_embedder(settings)
         check_dimension(index.manifest, embedder.dimension, settings.index_dir)
         check_encoder(index.manifest, embedder.identity, settings.index_dir)
-        gaps = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days) if settings.gaps_log else None
+        gaps = GapsLog(settings.gaps_location, retention_days=settings.gaps_retention_days) if settings.gaps_log else None
         return cls(settings, Retriever(index, embedder), TopicCheck.load(embedder, settings.model_name),
                    UrgencyModel.load(embedder, settings.model_name), gaps=gaps)
 

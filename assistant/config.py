@@ -163,6 +163,16 @@ class Settings:
     staff_secret_file: Path | None = None
     # A patient leaflet is a few MB; 20 MB leaves room for a long illustrated PDF.
     staff_max_upload_mb: int = 20
+    # Running past one machine (README "Running past one machine"). REDIS_URL: rate limits
+    # counted in Redis, shared by every replica (None: in this process's memory).
+    redis_url: str | None = None
+    # DATABASE_URL: feedback and the gaps log in PostgreSQL, shared by every replica (None: the
+    # SQLite files above). A libpq URL, e.g. postgresql://assistant@db.internal/assistant.
+    database_url: str | None = None
+    # The proxies (load balancers) whose X-Forwarded-For names the visitor: only from these is
+    # the header believed, so nobody else can pick a fresh rate-limit allowance by sending one.
+    # 127.0.0.1 and ::1: a proxy on the same machine (uvicorn's own default).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -177,6 +187,10 @@ class Settings:
             raise SettingsError("GAPS_RETENTION_DAYS must be at least 1.")
         if self.staff_max_upload_mb < 1:
             raise SettingsError("STAFF_MAX_UPLOAD_MB must be at least 1.")
+        if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "redis+unix"):
+            raise SettingsError("REDIS_URL must start with redis:// (or rediss://), e.g. redis://127.0.0.1:6379/0.")
+        if self.database_url and urlsplit(self.database_url).scheme not in ("postgresql", "postgres"):
+            raise SettingsError("DATABASE_URL must start with postgresql://, e.g. postgresql://assistant@db/assistant.")
         # Frozen: normalise in place once, so every reader compares like with like.
         object.__setattr__(self, "allowed_origins", tuple(dict.fromkeys(map(_normalise_origin, self.allowed_origins))))
         object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(map(_normalise_host, self.allowed_hosts))))
@@ -192,6 +206,15 @@ class Settings:
     @property
     def resolved_feedback_db(self) -> Path:
         return self.feedback_db if self.feedback_db is not None else self.index_dir / "feedback.sqlite"
+
+    @property
+    def feedback_location(self) -> Path | str:
+        """Where votes are kept: DATABASE_URL when set (shared by replicas), else the SQLite file."""
+        return self.database_url or self.resolved_feedback_db
+
+    @property
+    def gaps_location(self) -> Path | str:
+        return self.database_url or self.resolved_gaps_db
 
     @property
     def resolved_gaps_db(self) -> Path:
@@ -219,7 +242,8 @@ class Settings:
             "GAPS_DB": self.gaps_db, "GAPS_RETENTION_DAYS": self.gaps_retention_days,
             "MAX_WAITING_QUESTIONS": self.max_waiting_questions, "STAFF_PASSWORD_HASH": self.staff_password_hash,
             "STAFF_ACCOUNTS": self.staff_accounts, "STAFF_SECRET_FILE": self.staff_secret_file,
-            "STAFF_MAX_UPLOAD_MB": self.staff_max_upload_mb,
+            "STAFF_MAX_UPLOAD_MB": self.staff_max_upload_mb, "REDIS_URL": self.redis_url,
+            "DATABASE_URL": self.database_url, "TRUSTED_PROXIES": " ".join(self.trusted_proxies),
         }
         return {name: "" if value is None else str(value) for name, value in values.items()}
 
@@ -258,4 +282,7 @@ class Settings:
             staff_accounts=Path(env["STAFF_ACCOUNTS"]) if env.get("STAFF_ACCOUNTS") else None,
             staff_secret_file=Path(env["STAFF_SECRET_FILE"]) if env.get("STAFF_SECRET_FILE") else None,
             staff_max_upload_mb=_env_int("STAFF_MAX_UPLOAD_MB", 20, 1),
+            redis_url=env.get("REDIS_URL") or None,
+            database_url=env.get("DATABASE_URL") or None,
+            trusted_proxies=_env_list("TRUSTED_PROXIES") or ("127.0.0.1", "::1"),
         )

@@ -98,3 +98,26 @@ def loopback(browser_context):
     from tests.live_server import LoopbackOnly
 
     return LoopbackOnly(browser_context)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A throwaway PostgreSQL cluster for the session (tests/services.py)."""
+    from tests.services import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(postgres_server_url, request):
+    """A new, empty database on that cluster for one test: its URL (DATABASE_URL)."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:50] + f"_{os.getpid()}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server_url.rsplit("/", 1)[0] + f"/{name}"
