@@ -10,18 +10,20 @@ PORT ?= 7860
 export GRADIO_ANALYTICS_ENABLED := False
 AXE := tests/js/node_modules/.installed
 
-.PHONY: run test bench install browser build serve clean screenshots
+.PHONY: run test bench install browser services build serve clean screenshots
 
 run: $(VENV)/.installed
 	$(BIN)/clinic-assistant build --if-stale
 	$(BIN)/clinic-assistant serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test browser $(AXE)
+test: $(VENV)/.installed-test browser services $(AXE)
 	$(BIN)/python -m pytest
 
 # The benchmark suite (README "Performance"); e.g. make bench BENCH_ARGS="--sizes seed".
-bench: $(VENV)/.installed
+# Then the build locally and on Dask, and the nodes needed past one machine (benchmarks/cluster.py).
+bench: $(VENV)/.installed-cluster
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/cluster.py $(CLUSTER_BENCH_ARGS)
 
 install: $(VENV)/.installed
 
@@ -38,6 +40,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+$(VENV)/.installed-cluster: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[cluster]'
+	touch $@
+
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
@@ -47,6 +53,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
+
+# Debian's Redis, PostgreSQL and nginx for the tests past one machine (tests/services.py starts
+# throwaway ones on loopback; the packages' own services are not used).
+services:
+	@{ command -v redis-server && command -v nginx && test -x /usr/lib/postgresql/15/bin/initdb; } >/dev/null 2>&1 || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q redis-server nginx postgresql; }
 
 # axe-core for the browser tests' accessibility checks, pinned by tests/js/package-lock.json.
 $(AXE): tests/js/package-lock.json

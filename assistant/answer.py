@@ -14,8 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from assistant.index.embed import model_fingerprint
-from assistant.index.store import IndexNotReady, check_dimension, check_weights, load_index
+from assistant.index.store import IndexNotReady, check_dimension, check_encoder, load_index
 from assistant.records.gaps import GapsLog
 from assistant.safety.escalation import escalation_notices
 from assistant.safety.learnt import UrgencyModel
@@ -59,16 +58,16 @@ class Assistant:
     @classmethod
     def load(cls, settings: Settings, *, embedder=None) -> "Assistant":
         """Load the index and the model (or reuse `embedder`). Raises IndexNotReady with the fix."""
-        from assistant.index.embed import Embedder
+        from assistant.index.embed import load_embedder
 
         # The index first: a missing or mismatched one is reported before the slow model load.
         index = load_index(settings.index_dir, model_name=settings.model_name)
         load_rules()  # a broken rule file stops start-up, instead of failing a patient's message
         if embedder is None:
-            embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
+            embedder = load_embedder(settings)
         check_dimension(index.manifest, embedder.dimension, settings.index_dir)
-        check_weights(index.manifest, model_fingerprint(settings.resolved_model_path), settings.index_dir)
-        gaps = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days) if settings.gaps_log else None
+        check_encoder(index.manifest, embedder.identity, settings.index_dir)
+        gaps = GapsLog(settings.gaps_location, retention_days=settings.gaps_retention_days) if settings.gaps_log else None
         return cls(settings, Retriever(index, embedder), TopicCheck.load(embedder, settings.model_name),
                    UrgencyModel.load(embedder, settings.model_name), gaps=gaps)
 

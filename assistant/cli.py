@@ -75,9 +75,12 @@ def main(verbose: bool) -> None:
 @click.option("--no-check", is_flag=True, help="Publish without asking the check questions.")
 @click.option("--wait", is_flag=True, help="If another build is running, wait for it instead of stopping.")
 @click.option("--by", help="Who asked for this build, shown in the staff console [default: command line (your user name)].")
+@click.option("--cluster", help="Read, chunk and embed on a Dask cluster: 'local' (one worker process per core here) "
+                                "or a scheduler, tcp://HOST:PORT [default: $DASK_SCHEDULER_ADDRESS, else no cluster]. "
+                                "Needs pip install 'clinic-assistant[cluster]'.")
 @_fail_cleanly
 def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, check_file: Path | None,
-          no_check: bool, wait: bool, by: str | None) -> None:
+          no_check: bool, wait: bool, by: str | None, cluster: str | None) -> None:
     """Bring the search index up to date with the documents in the corpus folder.
 
     Only new and changed documents are read and embedded; removed ones leave the index. Files
@@ -89,7 +92,11 @@ def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, c
     Example:
       clinic-assistant build
       clinic-assistant build --full --check corpus/checks.tsv
+      clinic-assistant build --cluster tcp://scheduler.internal:8786
     """
+    import os
+    from contextlib import nullcontext
+
     from assistant.documents.load import CHECKS_FILE
     from assistant.lifecycle.build import build_index, index_is_stale
     from assistant.lifecycle.gate import CheckFileError, ChecksFailed, read_checks
@@ -109,8 +116,9 @@ def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, c
         # Also written to index/.build-status.json, for the staff console to show.
         progress = StatusProgress(status_path(settings.index_dir, "build"), by=by or _command_line_user(),
                                   checks=len(checks), tee=Progress.to_stderr())
-        report = build_index(settings, full=full, checks=checks, check_source=str(check_file), wait=wait,
-                             progress=progress)
+        with _dask_build(cluster or os.environ.get("DASK_SCHEDULER_ADDRESS"), settings) or nullcontext() as on_cluster:
+            report = build_index(settings, full=full, checks=checks, check_source=str(check_file), wait=wait,
+                                 progress=progress, cluster=on_cluster)
     except (BuildLocked, CheckFileError, ChecksFailed) as error:
         raise click.ClickException(str(error)) from None
     except FileNotFoundError:
@@ -124,6 +132,18 @@ def build(corpus: Path | None, index: Path | None, if_stale: bool, full: bool, c
         click.echo(line)
     if checks and report.published:  # nothing changed: no new build, so no questions were asked
         click.echo(f"  all {len(checks)} check questions in {check_file} found their document")
+
+
+def _dask_build(address: str | None, settings):
+    """The cluster a build runs on (a context manager), or None to build here alone. Dask is
+    imported only now: without --cluster nothing imports it."""
+    if not address:
+        return None
+    try:
+        from assistant.lifecycle.cluster import dask_build
+    except ImportError:
+        raise click.ClickException("Building on a cluster needs Dask: pip install 'clinic-assistant[cluster]'.") from None
+    return dask_build(address, settings)
 
 
 def _command_line_user() -> str:
@@ -296,9 +316,19 @@ def serve(host: str, port: int, index: Path | None) -> None:
     Example:
       clinic-assistant serve --host 127.0.0.1 --port 7860
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assistant.answer import Assistant
+
+    settings = _settings(index=index)
+    # The index and the model load while Gradio is imported (about 2 s each on this machine's
+    # cores, which are otherwise idle at start): the first answer comes that much sooner.
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-assistant")
+    loading = loader.submit(Assistant.load, settings)
+    loader.shutdown(wait=False)
     from ui.app import serve as serve_app
 
-    serve_app(_settings(index=index), host=host, port=port)
+    serve_app(settings, host=host, port=port, loading=loading)
 
 
 @main.command("eval")
@@ -394,7 +424,7 @@ def feedback(index: Path | None) -> None:
     from assistant.records.feedback import FeedbackStore
 
     settings = _settings(index=index)
-    votes = FeedbackStore(settings.resolved_feedback_db).summary()
+    votes = FeedbackStore(settings.feedback_location).summary()
     if not votes:
         click.echo(f"No votes in {settings.resolved_feedback_db}.")
         return
@@ -419,14 +449,14 @@ def gaps(index: Path | None) -> None:
     from assistant.records.gaps import GapsLog, group_questions
 
     settings = _settings(index=index)
-    entries = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days).entries()
+    entries = GapsLog(settings.gaps_location, retention_days=settings.gaps_retention_days).entries()
     if not entries:
         state = "" if settings.gaps_log else " (GAPS_LOG is off: questions are not kept)"
         click.echo(f"No unanswered questions in the last {settings.gaps_retention_days} days{state}.")
         return
-    from assistant.index.embed import Embedder
+    from assistant.index.embed import load_embedder
 
-    embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
+    embedder = load_embedder(settings)
     for group in group_questions(entries, embedder):
         first, last = group.first.date().isoformat(), group.last.date().isoformat()
         click.echo(f"{len(group.gaps)} x  {first}" + (f" .. {last}" if last != first else ""))

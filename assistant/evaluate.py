@@ -145,7 +145,7 @@ def _percentile(values: list[float], share: float) -> float:
 def evaluate(dataset_dir: Path, settings: Settings, *, out_of_scope: Path | None = None, embedder=None,
              progress=lambda message: None) -> dict:
     """Index the dataset in a temporary folder, ask every question, return the figures."""
-    from assistant.index.embed import Embedder
+    from assistant.index.embed import load_embedder
     from assistant.lifecycle.build import build_documents
 
     from .answer import Assistant
@@ -153,7 +153,7 @@ def evaluate(dataset_dir: Path, settings: Settings, *, out_of_scope: Path | None
     dataset = load_dataset(dataset_dir)
     off_topic = _off_topic_questions(out_of_scope) if out_of_scope else []
     if embedder is None:
-        embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
+        embedder = load_embedder(settings)
     with tempfile.TemporaryDirectory(prefix="clinic-eval-") as scratch:
         index_settings = settings.with_(index_dir=Path(scratch) / "index")
         progress(f"Indexing {len(dataset.documents)} documents ...")
@@ -321,7 +321,7 @@ def evaluate_questions(questions_file: Path, corpus_dir: Path, settings: Setting
                        progress=lambda message: None) -> tuple[dict, list[QuestionOutcome]]:
     """Index `corpus_dir` in a temporary folder, ask every seed question; the figures and each
     outcome. `out_of_scope`: off-topic questions ({"text"} per line) asked too."""
-    from assistant.index.embed import Embedder
+    from assistant.index.embed import load_embedder
     from assistant.lifecycle.build import build_index
 
     from .answer import Assistant
@@ -331,7 +331,7 @@ def evaluate_questions(questions_file: Path, corpus_dir: Path, settings: Setting
     if not corpus_dir.is_dir():
         raise DatasetError(f"No corpus folder at {corpus_dir}/. Give the folder the questions are about with --corpus.")
     if embedder is None:
-        embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
+        embedder = load_embedder(settings)
     with tempfile.TemporaryDirectory(prefix="clinic-eval-") as scratch:
         index_settings = settings.with_(corpus_dir=corpus_dir, index_dir=Path(scratch) / "index")
         progress(f"Indexing {corpus_dir}/ ...")

@@ -219,7 +219,7 @@ def render_page(layout: int, title: str, sections, furniture: dict[str, list[str
                                      for c in b[1:]) + "</ol></div>" for b in after)
         return (f"<!doctype html><html lang='en'>{head}<body><div id='page'><div id='masthead' class='site-header'>"
                 + "".join(f"<div class='menu-main-container'>{_list(b)}</div>" for b in top)
-                + f"</div><div id='content'><div id='primary' class='content-area'><div class='entry-content'>"
+                + "</div><div id='content'><div id='primary' class='content-area'><div class='entry-content'>"
                 + f"<h1 class='entry-title'>{html.escape(title)}</h1>{article}</div>{comments}</div>"
                 + "<div id='secondary' class='widget-area'>" + "".join(
                     f"<div class='widget'><h3 class='widget-title'>{html.escape(b[0])}</h3>{_list(b[1:])}</div>" for b in side)

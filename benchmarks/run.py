@@ -59,10 +59,12 @@ SIZES = ("seed", "10k", "100k")
 STAGES = ("safety", "encode", "vector search", "lexical search", "fusion", "highlight", "selection")
 ROUNDS = 3
 ENCODE_SAMPLE = 600  # passages (and their sentences and titles) timed per round: ~40 s a round
+TORCH_SAMPLE = 200  # of those, encoded by torch too (~7 s a round): the rate before ONNX
 QUESTION_SAMPLE = 200
 LOAD_LEVELS = ((1, 100), (10, 30), (50, 10))  # (concurrent clients, requests each)
 SURGE_CLIENTS = 200
 SURGE_TIMEOUT = 5.0
+RELOAD_ASKING = 8.0  # seconds of questions around a reload: it is published 1 s in
 SEED = 0  # every sample is fixed, so two runs (two checkouts) measure the same texts and questions
 
 
@@ -193,14 +195,73 @@ def sample_texts(index: Path) -> dict[str, list[str]]:
     }
 
 
+def code_embedder(index: Path, threads: int):
+    """The measured checkout's encoder: ONNX (load_embedder, with the index's export) or, in a
+    checkout from before it, sentence-transformers in torch."""
+    from assistant.config import Settings
+    from assistant.index import embed
+
+    settings = Settings.from_env().with_(index_dir=index)
+    if hasattr(embed, "load_embedder"):
+        return embed.load_embedder(settings, threads=threads)
+    return embed.Embedder(settings.resolved_model_path, threads=threads)
+
+
+def torch_encode_floor(questions: list[str]) -> float:
+    """p50 ms of sentence-transformers in torch float32 encoding one question on one thread, as
+    the server did before ONNX: the yardstick the ONNX encoder and the answer are held to, timed
+    in the same run as them."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from assistant.config import Settings
+
+    torch.set_num_threads(1)
+    model = SentenceTransformer(str(Settings.from_env().resolved_model_path), device="cpu", local_files_only=True,
+                                model_kwargs={"dtype": torch.float32})
+
+    class Torch:
+        def __init__(self, model) -> None:
+            self.model = model
+
+        def encode_query(self, text: str) -> np.ndarray:
+            with torch.inference_mode():
+                return self.model.encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
+
+    floor, _ = encode_floor(Torch(model), questions)
+    del model
+    gc.collect()
+    return floor
+
+
+def torch_passages_per_s(passages: list[str]) -> float:
+    """Passages per second sentence-transformers in torch float32 encodes on two threads, in
+    its own batches: the build's rate before ONNX, timed in the same run on the same texts."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from assistant.config import Settings
+
+    torch.set_num_threads(2)
+    model = SentenceTransformer(str(Settings.from_env().resolved_model_path), device="cpu", local_files_only=True,
+                                model_kwargs={"dtype": torch.float32})
+    seconds = []
+    with torch.inference_mode():
+        model.encode(passages[:32], show_progress_bar=False)  # warm-up
+        for _ in range(ROUNDS):
+            started = time.perf_counter()
+            model.encode(passages, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+            seconds.append(time.perf_counter() - started)
+    del model
+    gc.collect()
+    return len(passages) / statistics.median(seconds)
+
+
 def raw_encoding(index: Path, built: dict) -> dict:
     """Texts per second the model encodes on two threads and nothing else, per kind of text, and
     what the build's own texts would take at those rates: the ceiling a build can approach."""
-    from assistant.config import Settings
-    from assistant.index.embed import Embedder
-
     texts = sample_texts(index)
-    embedder = Embedder(Settings.from_env().resolved_model_path, threads=2)
+    embedder = code_embedder(index, threads=2)
     embedder.encode(texts["passages"][:32], threads=2)  # warm-up: first-call costs are not the rate
     seconds: dict[str, list[float]] = {kind: [] for kind in texts}
     for _ in range(ROUNDS):
@@ -211,12 +272,14 @@ def raw_encoding(index: Path, built: dict) -> dict:
     del embedder
     gc.collect()
     rates = {kind: len(texts[kind]) / statistics.median(seconds[kind]) if texts[kind] else None for kind in texts}
+    torch_rate = torch_passages_per_s(texts["passages"][:TORCH_SAMPLE])
     raw_seconds = sum(n / rates[kind] for kind, n in built["embedded_texts"].items() if n and rates.get(kind))
     raw_chunks_per_s = built["embedded_texts"]["passages"] / raw_seconds
     return {
         "sample": {kind: len(batch) for kind, batch in texts.items()},
         "seconds": seconds,
         "passages_per_s": rates["passages"], "sentences_per_s": rates["sentences"], "titles_per_s": rates["titles"],
+        "torch_passages_per_s": torch_rate, "passages_over_torch": rates["passages"] / torch_rate,
         "raw_build_seconds": raw_seconds,
         "chunks_per_s": raw_chunks_per_s,
         "ratio_build_to_raw": built["chunks_per_s"] / raw_chunks_per_s,
@@ -301,6 +364,8 @@ def in_process(index: Path, questions: list[str]) -> dict:
     assistant = Assistant.load(Settings.from_env().with_(index_dir=index))
     figures = time_questions(assistant, questions)
     figures["encode_floor_p50_ms"], vectors = encode_floor(assistant.retriever.embedder, questions)
+    figures["torch_encode_p50_ms"] = torch_encode_floor(questions)
+    figures["encode_over_torch"] = figures["encode_floor_p50_ms"] / figures["torch_encode_p50_ms"]
     vector_index = assistant.retriever.index.vectors
     figures["index_type"] = type(vector_index).__name__
     figures["recall_at_10"] = recall_at_10(vector_index, vectors)
@@ -452,6 +517,34 @@ def surge(server: Server, questions: list[str]) -> dict:
     }
 
 
+def reload(server: Server, index: Path, questions: list[str], limit: float = 300) -> dict:
+    """A new build published while two clients ask: a copy of the served build (other files,
+    the same size, as a rebuild makes), published as a build publishes. Its figures: how long
+    the server took to serve it, failed requests meanwhile, and the peak memory reached, which
+    includes both indexes held for a moment."""
+    from assistant.index import store
+
+    served = store.current_build(index)
+    staging = store.new_staging_folder(index)
+    shutil.copytree(served, staging, dirs_exist_ok=True)
+    outcome: dict = {}
+    asking = threading.Thread(target=lambda: outcome.update(drive(server.base, questions, 2, seconds=RELOAD_ASKING)))
+    asking.start()
+    time.sleep(1.0)
+    published_at = time.perf_counter()
+    fresh = store.publish(index, staging)
+    swapped = None
+    with httpx.Client(base_url=server.base, timeout=10) as client:
+        while time.perf_counter() - published_at < limit:
+            if client.get("/healthz").json().get("build") == fresh.name:
+                swapped = time.perf_counter() - published_at
+                break
+            time.sleep(0.05)
+    asking.join()
+    return {"swap_s": swapped, "requests": outcome.get("requests"), "errors": outcome.get("errors"),
+            "p95_ms": outcome.get("p95_ms"), **{f"{k}_after": v for k, v in server.memory_mib().items()}}
+
+
 def http(code: Path, index: Path, questions: list[str], *, sustain: float, log: Path) -> dict:
     """Cold start (three times, the third server kept), load at 1/10/50 clients, sustained load,
     a surge, and the memory the server reached through all of it."""
@@ -467,10 +560,12 @@ def http(code: Path, index: Path, questions: list[str], *, sustain: float, log: 
         sustained = drive(server.base, questions, 10, seconds=sustain)
         surged = surge(server, questions)
         memory = server.memory_mib()
+        reloaded = reload(server, index, questions)
     finally:
         server.stop()
     return {"cold_start_s": statistics.median(starts), "cold_starts_s": starts, "clients": levels,
-            "sustained": {**sustained, "clients": 10, "seconds": sustain}, "surge": surged, **memory}
+            "sustained": {**sustained, "clients": 10, "seconds": sustain}, "surge": surged, **memory,
+            "reload": reloaded}
 
 
 # --- 7. disk ---------------------------------------------------------------------------------
@@ -499,6 +594,7 @@ def measure(size: str, code: Path, work: Path, *, reuse: bool, sustain: float) -
     say(f"[{size}] HTTP: cold starts, 1/10/50 clients, {sustain:.0f} s sustained, surge of {SURGE_CLIENTS}")
     served = http(code, index, questions, sustain=sustain, log=work / f"server-{size}.log")
     served["over_encode_floor"] = served["clients"]["1"]["p50_ms"] / query["encode_floor_p50_ms"]
+    served["over_torch_encode"] = served["clients"]["1"]["p50_ms"] / query["torch_encode_p50_ms"]
     return {"corpus": str(corpus), "questions": len(questions),
             "load_average": {"before": load_before, "after": os.getloadavg()[0]}, "build": built, "raw_encode": raw,
             "query": query, "http": served, "index": index_size(index)}
@@ -517,26 +613,34 @@ BEFORE_STAGES: list[Row] = [
     ("raw encode chunks/s (all texts)", ".1f", [("raw_encode", "chunks_per_s")]),
     ("ratio build/raw", ".2f", [("raw_encode", "ratio_build_to_raw")]),
     ("raw passage-only chunks/s", ".1f", [("raw_encode", "passages_per_s")]),
+    ("torch fp32 passages/s, 2 threads (same run)", ".1f", [("raw_encode", "torch_passages_per_s")]),
+    ("raw passages/s / torch fp32", ".2f", [("raw_encode", "passages_over_torch")]),
     ("raw sentences/s", ".1f", [("raw_encode", "sentences_per_s")]),
     ("query p50 ms", ".1f", [("query", "p50_ms")]),
     ("query p95 ms", ".1f", [("query", "p95_ms")]),
 ]
 AFTER_STAGES: list[Row] = [
-    ("encode floor p50 ms", ".1f", [("query", "encode_floor_p50_ms")]),
+    ("encode floor p50 ms", ".2f", [("query", "encode_floor_p50_ms")]),
+    ("torch fp32 encode p50 ms (same run)", ".2f", [("query", "torch_encode_p50_ms")]),
+    ("encode floor / torch fp32", ".2f", [("query", "encode_over_torch")]),
     ("HTTP 1 client p50/p95 ms", ".1f", [("http", "clients", "1", "p50_ms"), ("http", "clients", "1", "p95_ms")]),
     ("HTTP 1 client p50 / encode floor", ".1f", [("http", "over_encode_floor")]),
+    ("HTTP 1 client p50 / torch fp32 encode", ".2f", [("http", "over_torch_encode")]),
     ("HTTP 10 clients p50/p95 ms", ".1f", [("http", "clients", "10", "p50_ms"), ("http", "clients", "10", "p95_ms")]),
     ("HTTP 50 clients p50/p95 ms", ".1f", [("http", "clients", "50", "p50_ms"), ("http", "clients", "50", "p95_ms")]),
     ("HTTP req/s at 1/10/50 clients", ".1f", [("http", "clients", c, "requests_per_s") for c in ("1", "10", "50")]),
     ("HTTP errors at 1/10/50 clients", "d", [("http", "clients", c, "errors") for c in ("1", "10", "50")]),
     ("sustained 10 clients p50/p95 ms", ".1f", [("http", "sustained", "p50_ms"), ("http", "sustained", "p95_ms")]),
     ("sustained requests/errors", "d", [("http", "sustained", "requests"), ("http", "sustained", "errors")]),
+    ("sustained answers/s", ".1f", [("http", "sustained", "requests_per_s")]),
     ("surge 200: ok/429/503/other/failed", "d", [("http", "surge", k) for k in ("ok", "429", "503", "other", "failed")]),
     ("surge max s to an answer", ".2f", [("http", "surge", "max_answer_s")]),
     ("after surge: one request ms", ".1f", [("http", "surge", "after_ms")]),
     ("after surge: status, server alive", "d", [("http", "surge", "after_status"), ("http", "surge", "alive_after")]),
     ("cold start s", ".1f", [("http", "cold_start_s")]),
     ("server peak/current RSS MiB", ".0f", [("http", "peak_rss_mib"), ("http", "rss_mib")]),
+    ("reload: s to serve the new build, errors", ".1f", [("http", "reload", "swap_s"), ("http", "reload", "errors")]),
+    ("reload: peak RSS MiB (both indexes)", ".0f", [("http", "reload", "peak_rss_mib_after")]),
     ("index MiB", ".1f", [("index", "mib")]),
     ("vector index type", "s", [("query", "index_type")]),
     ("recall@10 vs exact", ".3f", [("query", "recall_at_10")]),

@@ -196,11 +196,11 @@ class Tiers:
 
     def __init__(self) -> None:
         from assistant.config import Settings
-        from assistant.index.embed import Embedder
+        from assistant.index.embed import load_embedder
         from assistant.safety.learnt import UrgencyModel
 
         settings = Settings.from_env()
-        self.embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
+        self.embedder = load_embedder(settings)
         self.model = UrgencyModel.load(self.embedder, settings.model_name)
         self.model_name = settings.model_name
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from safety_eval import read_messages  # noqa: E402  (this script's folder is on sys.path)
 
 from assistant.config import Settings  # noqa: E402
-from assistant.index.embed import Embedder  # noqa: E402
+from assistant.index.embed import load_embedder  # noqa: E402
 from assistant.search.scope import TopicCheck, read_examples  # noqa: E402
 
 DEV_EVAL = ROOT.parent / "shared" / "eval" / "dev"
@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings.from_env()
-    embedder = Embedder(settings.resolved_model_path, threads=settings.build_threads)
+    embedder = load_embedder(settings, threads=settings.build_threads)
     check = TopicCheck.load(embedder, settings.model_name)
     examples = read_examples()
     health, everyday = embedder.encode(examples["health"]), embedder.encode(examples["everyday"])

@@ -7,11 +7,15 @@ Building is the slow part (seconds), so each index is built once per test sessio
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# One ONNX export of the model for the whole session (index/export.py makes it on first use,
+# some seconds), shared with the servers and builds the tests start as commands.
+os.environ.setdefault("ENCODER_DIR", tempfile.mkdtemp(prefix="clinic-test-encoder-"))
 
 from assistant.config import Settings  # noqa: E402
 from assistant.lifecycle.build import BuildReport, build_index  # noqa: E402
@@ -30,14 +34,14 @@ def read_lines(path: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from assistant.index.embed import Embedder
+    from assistant.index.embed import load_embedder
 
-    settings = Settings()
-    return Embedder(settings.resolved_model_path, threads=settings.query_threads)
+    return load_embedder(Settings.from_env())
 
 
 def build_test_index(tmp_path_factory, name: str, corpus: Path, embedder) -> tuple[Settings, BuildReport]:
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path_factory.mktemp(name) / "index")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path_factory.mktemp(name) / "index",
+                        encoder_dir=Path(os.environ["ENCODER_DIR"]))
     return settings, build_index(settings, embedder=embedder)
 
 
@@ -94,3 +98,26 @@ def loopback(browser_context):
     from tests.live_server import LoopbackOnly
 
     return LoopbackOnly(browser_context)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A throwaway PostgreSQL cluster for the session (tests/services.py)."""
+    from tests.services import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(postgres_server_url, request):
+    """A new, empty database on that cluster for one test: its URL (DATABASE_URL)."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:50] + f"_{os.getpid()}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server_url.rsplit("/", 1)[0] + f"/{name}"

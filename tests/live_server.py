@@ -11,7 +11,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -74,7 +74,7 @@ def running_server(settings: Settings, host: str = "127.0.0.1", assistant: Assis
     thread.start()
     base_url = f"http://{host}:{port}"
     try:
-        _wait_until_healthy(base_url, thread)
+        wait_until_healthy(base_url, thread.is_alive)
         yield base_url
     finally:
         server.should_exit = True
@@ -82,18 +82,19 @@ def running_server(settings: Settings, host: str = "127.0.0.1", assistant: Assis
         sock.close()
 
 
-def _wait_until_healthy(base_url: str, thread: threading.Thread) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
+def wait_until_healthy(base_url: str, alive: Callable[[], bool], seconds: float = STARTUP_SECONDS) -> None:
+    """Until /healthz at base_url answers 200; raises if `alive()` turns false (the server died)."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not thread.is_alive():
-            raise RuntimeError("The test server stopped during start-up; see the log above.")
+        if not alive():
+            raise RuntimeError(f"The test server at {base_url} stopped during start-up; see the log above.")
         try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}/healthz", timeout=5).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"The test server did not answer /healthz within {STARTUP_SECONDS} s.")
+    raise RuntimeError(f"The test server at {base_url} did not answer /healthz within {seconds} s.")
 
 
 def assert_clean_error(response: httpx.Response, status: int) -> None:

@@ -80,7 +80,7 @@ def test_a_page_that_repeats_its_content_is_indexed_once(embedder, tmp_path):
     assert chunks["twice.txt"] == chunks["once.txt"]
 
 
-def test_the_manifest_describes_the_index(seed_settings, seed_build):
+def test_the_manifest_describes_the_index(seed_settings, seed_build, embedder):
     _, report = seed_build
     manifest = json.loads((current_build(seed_settings.index_dir) / "manifest.json").read_text())
     assert manifest["schema_version"] == 3  # 3: float16 sentence vectors, HNSW for large corpora
@@ -91,6 +91,7 @@ def test_the_manifest_describes_the_index(seed_settings, seed_build):
         "dimension": 384,
         "path": str(seed_settings.resolved_model_path),
         "weights": model_fingerprint(seed_settings.resolved_model_path),  # other weights, same name: rebuilt
+        "encoder": embedder.identity,  # the ONNX export's recipe and hash: another export, rebuilt
     }
     assert manifest["chunking"]["max_tokens"] == 200
     assert manifest["counts"]["documents"] == 5 and manifest["counts"]["chunks"] == report.chunks

@@ -55,3 +55,27 @@ def test_questions_beyond_the_queue_get_a_503_at_once_and_the_server_recovers(se
         assert all(a.json()["passages"] for a in answered)
         after = ask()
         assert after.status_code == 200 and after.json()["passages"]
+
+
+def test_two_answer_workers_give_the_answers_one_gives(seed_assistant):
+    # The Assistant is shared by the workers (the encoder, FAISS, the keyword search's stemmer):
+    # twelve questions at once on two workers must come back exactly as asked one by one.
+    import asyncio
+
+    from assistant.render import answer_to_dict
+    from ui.answer_queue import AnswerWorkers
+
+    questions = ["Where does breast cancer usually spread?", "Can metastases be cured?",
+                 "what helps with bone pain from mets", "Is radiofrequency ablation used for liver metastases?",
+                 "How is a brain metastasis treated?", "What does stage 4 mean?"] * 2
+    alone = [answer_to_dict(seed_assistant.ask(q, [])) for q in questions]
+    workers = AnswerWorkers(seed_assistant, max_waiting=64, workers=2)
+
+    async def all_at_once():
+        return await asyncio.gather(*(workers.ask(q, []) for q in questions))
+
+    try:
+        together = [answer_to_dict(a) for a in asyncio.run(all_at_once())]
+    finally:
+        workers.close()
+    assert together == alone

@@ -122,8 +122,12 @@ def test_each_stage_folder_says_what_it_takes_and_gives():
         assert docstring and "->" in docstring.splitlines()[0], f"{folder.name}/__init__.py: say 'takes -> gives'"
 
 
-def test_only_the_embedder_imports_torch_and_only_ui_imports_the_web_stack():
-    heavy = {"torch": {"assistant.index.embed"}, "sentence_transformers": {"assistant.index.embed"}}
+def test_only_the_export_imports_torch_and_only_ui_imports_the_web_stack():
+    # The server encodes with ONNX Runtime (index/embed.py); torch makes the export only.
+    # tests/test_embed.py checks that a server answers without torch loaded at all.
+    export = {"assistant.index.export"}
+    heavy = {"torch": export, "sentence_transformers": export, "transformers": export,
+             "onnxruntime": {"assistant.index.embed", "assistant.index.export"}}
     for path in our_modules():
         module = module_name(path)
         for _, target in imported_modules(path.read_text(encoding="utf-8"), module, path.name == "__init__.py"):

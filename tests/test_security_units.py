@@ -1,11 +1,10 @@
-"""The settings and rules behind the guards, without a server: origins, hosts, the rate limit."""
+"""The settings and rules behind the guards, without a server: origins, hosts (the rate limit: test_ratelimit.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from assistant.config import Settings, SettingsError
-from ui.ratelimit import RateLimiter
 from ui.security import host_name, same_origin, trusted_hosts
 
 
@@ -97,47 +96,3 @@ def test_host_header_is_read_strictly(header, name):
 )
 def test_own_origin_is_the_one_the_host_header_names(origin, host, same):
     assert same_origin(origin, host) is same
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_rate_limit_allows_a_burst_then_one_question_per_interval():
-    clock = Clock()
-    limiter = RateLimiter(per_minute=3, clock=clock)
-
-    burst = [limiter.take("patient") for _ in range(4)]
-    clock.now += 19  # one question comes back every 60 / 3 = 20 s
-    too_soon = limiter.take("patient")
-    clock.now += 1
-    in_time = limiter.take("patient")
-
-    assert burst == [0, 0, 0, 20]
-    assert too_soon == 1
-    assert in_time == 0
-
-
-def test_rate_limit_counts_each_client_alone_and_can_be_off():
-    clock = Clock()
-    limiter = RateLimiter(per_minute=1, clock=clock)
-    unlimited = RateLimiter(per_minute=0, clock=clock)
-
-    assert [limiter.take("a"), limiter.take("b"), limiter.take("a")] == [0, 0, 60]
-    assert {unlimited.take("a") for _ in range(1000)} == {0}
-
-
-def test_rate_limit_forgets_clients_idle_for_a_minute():
-    clock = Clock()
-    limiter = RateLimiter(per_minute=5, clock=clock)
-    for client in range(100):
-        limiter.take(str(client))
-    clock.now += 61
-
-    limiter.take("new")
-
-    assert limiter.take("0") == 0 and len(limiter._buckets) == 2  # "new" and "0"; the others dropped

@@ -43,8 +43,15 @@ def test_an_index_built_with_another_model_is_refused_with_the_fix(seed_settings
     assert "\n" not in message
 
 
-def test_an_index_built_with_other_weights_of_the_same_model_is_stale_and_refused(seed_settings, embedder, tmp_path):
+@pytest.mark.parametrize("field, value", [
     # A model trained again (training/finetune.py) keeps its name: the weights' hash tells them apart.
+    ("weights", "0123456789abcdef"),
+    # The same weights exported another way (another recipe or precision, another ONNX Runtime)
+    # give other vectors: the manifest's encoder identity tells them apart, and the server
+    # refuses to compare its questions' vectors with them.
+    ("encoder", "int8-matmul-per-channel-v0:0123456789abcdef"),
+])
+def test_an_index_built_with_other_weights_or_another_encoder_is_stale(seed_settings, embedder, tmp_path, field, value):
     from assistant.lifecycle.build import index_is_stale
 
     copy = tmp_path / "index"
@@ -53,11 +60,12 @@ def test_an_index_built_with_other_weights_of_the_same_model_is_stale_and_refuse
     assert not index_is_stale(settings)
     manifest_path = current_build(copy) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["model"]["weights"] = "0123456789abcdef"
+    manifest["model"][field] = value
     manifest_path.write_text(json.dumps(manifest))
     assert index_is_stale(settings)  # `make run` (build --if-stale) rebuilds it
-    with pytest.raises(IndexMismatch, match="other weights.*clinic-assistant build"):
-        Assistant.load(settings, embedder=embedder)
+    if field == "encoder":
+        with pytest.raises(IndexMismatch, match="another encoder.*clinic-assistant build"):
+            Assistant.load(settings, embedder=embedder)
 
 
 def test_a_missing_index_says_how_to_build_one(tmp_path):
@@ -113,3 +121,17 @@ def test_large_corpora_get_an_approximate_index_that_finds_what_exact_search_fin
     assert recall >= 0.98
     monkeypatch.setattr(store, "APPROXIMATE_FROM", 10_000)
     assert store.write_vectors(tmp_path, vectors) == "exact"
+
+
+def test_the_served_arrays_are_mapped_from_disk_not_copied(seed_assistant):
+    # Two servers on one box, and the old and new index during a reload, share these pages
+    # (index/mapped.py); the values are the ones written, whatever the storage.
+    index = seed_assistant.retriever.index
+    assert isinstance(index.sentence_vectors.codes, np.memmap)
+    assert isinstance(index.sentences, np.memmap)
+    assert isinstance(index.lexical._rows, np.memmap)
+    folder = index.path
+    with np.load(folder / "sentence_vectors.npz") as stored:
+        assert np.array_equal(stored["codes"], index.sentence_vectors.codes)
+        assert np.array_equal(stored["scales"], index.sentence_vectors.scales)
+    assert np.array_equal(np.load(folder / "sentences.npy"), index.sentences)

@@ -1,7 +1,8 @@
-"""Questions answered one at a time, in arrival order, with a bounded wait.
+"""Questions answered by a few worker threads, in arrival order, with a bounded wait.
 
-The service has one Assistant (one model, one index in memory) and two cores; the queue in
-front of it decides who waits and who is told to come back (ServerBusy -> 503 + Retry-After).
+The service has one Assistant (one model, one index in memory) and two cores; one answer worker
+per core answers, and the queue in front of them decides who waits and who is told to come back
+(ServerBusy -> 503 + Retry-After).
 """
 
 from __future__ import annotations
@@ -32,23 +33,26 @@ BUSY_RETRY_SECONDS = 2
 MAX_WAIT_SECONDS = 4.0
 
 
-class SerialAssistant:
-    """The Assistant, asked one question at a time on its own worker thread.
+class AnswerWorkers:
+    """The Assistant, asked on `workers` threads of its own (one per core by default).
 
-    ask() is CPU-bound (embedding, FAISS) and not known to be thread-safe. One worker keeps it
-    off the event loop, serves the chat and the API in arrival order, lets waiting requests
-    queue without holding a thread each, and keeps torch from fighting itself over two cores.
+    ask() is CPU-bound and safe to call from several threads: the ONNX encoder runs one intra-op
+    thread per call and releases the GIL while it computes (index/embed.py), FAISS searches a
+    read-only index, the keyword search's stemmer is locked (index/lexical.py), and a reload
+    swaps one reference (lifecycle/live.py). The workers keep it off the event loop, serve the
+    chat and the API in arrival order, and let waiting requests queue without holding a thread
+    each; one per core, not more, so the questions in hand are not slowed by each other.
 
     The queue is bounded twice, so that a surge gets quick refusals (ServerBusy, a 503) and the
     server recovers as soon as it ends: at most `max_waiting` questions wait (the next is refused
     at once), and a question that waited MAX_WAIT_SECONDS is refused when its turn comes.
     """
 
-    def __init__(self, assistant: Assistant, *, max_waiting: int) -> None:
+    def __init__(self, assistant: Assistant, *, max_waiting: int, workers: int) -> None:
         self._assistant = assistant
         self._max_waiting = max_waiting
         self._waiting = 0  # changed on the event loop only
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assistant-ask")
+        self._worker = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="assistant-ask")
 
     async def ask(self, question: str, history: list[dict[str, str]]) -> Answer:
         started = time.perf_counter()
@@ -81,7 +85,7 @@ class SerialAssistant:
 
     async def run(self, work: Callable[..., Any], *args: Any) -> Any:
         """Other work with the model (grouping the gaps log for the staff console), on the same
-        worker, so the model is never used by two threads at once. Not bounded: staff only."""
+        workers, so it takes a turn like a question instead of a third core. Not bounded: staff only."""
         return await asyncio.wrap_future(self._worker.submit(work, *args))
 
     def health(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
     POST /api/ask   {"question": str, "history": [{"role": "user"|"assistant", "content": str}]}
     POST /api/feedback {"doc_ids": [str], "vote": "up"|"down"}: a vote on an answer that showed doc_ids
     GET  /healthz   {"status": "ok", "documents": int, "chunks": int, "model": str, "built_at": str, "build": str}
+                    ("status": "degraded", "reasons": [str] while Redis, shared by the replicas, is down)
     GET  /widget/   the compact chat a clinic's site frames; /widget.js etc. in ui/widget.py
     GET  /sources/<doc id>  a document of the index, as a citation opens it (ui/sources.py)
     /staff          the staff console, when STAFF_PASSWORD_HASH or STAFF_ACCOUNTS is set (ui/staff/)
@@ -19,6 +20,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +28,7 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
 from assistant import texts
@@ -39,7 +42,7 @@ from assistant.render import answer_to_dict
 from assistant.texts import EMPTY_QUESTION, SERVICE_ERROR
 
 from . import security
-from .answer_queue import BUSY_RETRY_SECONDS, SerialAssistant, ServerBusy
+from .answer_queue import BUSY_RETRY_SECONDS, AnswerWorkers, ServerBusy
 from .chat import CHAT_CSS, build_chat
 from .errors import error_response
 from .ratelimit import RateLimiter
@@ -71,16 +74,18 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     # A real Assistant follows index/current, so a new build is served without a restart; a
     # stand-in (the tests' FailingAssistant) is served as it is.
     live = LiveAssistant(settings, served) if isinstance(served, Assistant) else None
-    serial = SerialAssistant(live or served, max_waiting=settings.max_waiting_questions)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    answering_workers = AnswerWorkers(live or served, max_waiting=settings.max_waiting_questions, workers=settings.answer_workers)
+    limiter = RateLimiter(settings.rate_limit_per_minute, redis_url=settings.redis_url)
     # Votes have an allowance of their own: voting on answers must not use up questions.
-    vote_limiter = RateLimiter(settings.rate_limit_per_minute)
-    feedback = FeedbackStore(settings.resolved_feedback_db)
+    vote_limiter = RateLimiter(settings.rate_limit_per_minute, name="votes", redis_url=settings.redis_url)
+    feedback = FeedbackStore(settings.feedback_location)
+    if settings.database_url:
+        _migrate_shared_records(settings, feedback)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
-        serial.close()
+        answering_workers.close()
         if live is not None:
             live.close()
 
@@ -102,7 +107,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     async def group_gaps(entries: list) -> list:
         from assistant.records.gaps import group_questions
 
-        return await serial.run(group_questions, entries, answering().retriever.embedder)
+        return await answering_workers.run(group_questions, entries, answering().retriever.embedder)
 
     add_staff_console(app, settings, manifest=lambda: _served_manifest(settings, answering()) or None,
                       feedback=feedback, group_gaps=group_gaps)
@@ -123,7 +128,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
         except BadRequest as bad:
             return error_response(bad.status, str(bad))
         try:
-            answer = await serial.ask(question, history)
+            answer = await answering_workers.ask(question, history)
             # Absolute links: the caller may show them on another site's page.
             return JSONResponse(answer_to_dict(answer, base_url=str(request.base_url)))
         except ServerBusy:
@@ -152,8 +157,12 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        health = serial.health()
-        return {"status": "ok", "documents": health["documents"], "chunks": health["chunks"], "model": health["model"],
+        health = answering_workers.health()
+        # Still 200 when degraded: this replica answers; what it shares with the others does not.
+        # In a worker thread: asking Redis may take up to its timeout when it is unreachable.
+        reasons = [reason for reason in (await run_in_threadpool(limiter.degraded_reason),) if reason]
+        return {"status": "degraded" if reasons else "ok", **({"reasons": reasons} if reasons else {}),
+                "documents": health["documents"], "chunks": health["chunks"], "model": health["model"],
                 # Which index answers: they change when a new build has been picked up.
                 "built_at": health.get("built_at"), "build": health.get("build")}
 
@@ -166,13 +175,25 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, bound_
     for mount in ("", WIDGET_PATH):
         app.add_api_route(f"{mount}/gradio_api/upload", no_uploads, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 
-    chat = functools.partial(build_chat, serial.ask, max_question_chars=settings.max_question_chars, limiter=limiter,
+    chat = functools.partial(build_chat, answering_workers.ask, max_question_chars=settings.max_question_chars, limiter=limiter,
                              feedback=feedback, vote_limiter=vote_limiter)
     # The widget first: the chat at "/" answers every path not taken before it. The widget has
     # no footer: in a phone-sized frame every line counts, and the page's settings are the site's.
     _mount_chat(app, chat(compact=True), WIDGET_PATH, footer_links=[], css=WIDGET_CSS)
     # No link to Gradio's own API page in the footer: /api/ask is the API.
     return _mount_chat(app, chat(), "/", footer_links=["settings"], css=CHAT_CSS)
+
+
+def _migrate_shared_records(settings: Settings, feedback: FeedbackStore) -> None:
+    """Bring PostgreSQL's tables up to date as a replica starts. A database that is down does not
+    stop the replica: answering needs none, and the migrations are tried again on first use."""
+    from assistant.records.gaps import GapsLog
+
+    try:
+        feedback.database.migrate()
+        GapsLog(settings.gaps_location, retention_days=settings.gaps_retention_days).database.migrate()
+    except Exception as error:  # psycopg's errors: no address or password in the log line
+        log.warning("records database not ready at start-up (%s); answering goes on", type(error).__name__)
 
 
 def _served_manifest(settings: Settings, assistant: Any) -> dict:
@@ -202,14 +223,19 @@ def _mount_chat(app: FastAPI, chat: gr.Blocks, path: str, **options: Any) -> Fas
     )
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *,
+          loading: Future | None = None) -> None:
     """Run the service until interrupted; without a usable index or model, say so in one
-    sentence and exit non-zero instead of starting."""
+    sentence and exit non-zero instead of starting. `loading`: the Assistant being loaded
+    already (cli.serve starts it before this module's Gradio import)."""
     try:
-        app = create_app(settings, bound_host=host)
+        app = create_app(settings, loading.result() if loading is not None else None, bound_host=host)
     except (IndexNotReady, ModelNotFound, AccountsError, SecretError) as error:
         raise SystemExit(str(error)) from None  # message to stderr, exit status 1
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5)
+    # uvicorn's proxy-headers middleware takes the client address from X-Forwarded-For only when
+    # the connection comes from one of these (the rightmost address not a trusted proxy).
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5,
+                forwarded_allow_ips=list(settings.trusted_proxies))
 
 
 class BadRequest(Exception):

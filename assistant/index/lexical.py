@@ -31,6 +31,8 @@ import numpy as np
 
 from assistant.types import Chunk
 
+from .mapped import map_npz
+
 # Porter stemming on top of unicode61 word splitting; accents folded ("métastase" = "metastase").
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 
@@ -47,6 +49,7 @@ BM25_B = 0.75
 
 # Distinct query words whose stem is remembered; beyond that the memory starts afresh, so odd
 # queries cannot grow it without bound (stemming one word in memory costs well under 1 ms).
+_UNKNOWN = object()  # not looked up yet (None is a word without a stem)
 _STEM_MEMORY = 50_000
 
 # Words that carry no topic in a patient's question. BM25 would give them a near-zero weight
@@ -160,14 +163,14 @@ class LexicalIndex:
     """Read-only BM25 search over the passages of one build."""
 
     def __init__(self, path: Path) -> None:
-        with np.load(path) as postings:
-            terms = postings["terms"].tobytes().decode("utf-8")
-            self._terms = terms.split("\n") if terms else []
-            self._term_id = {term: i for i, term in enumerate(self._terms)}
-            self._starts = postings["starts"]
-            self._rows = postings["rows"]
-            self._weighted = postings["weighted"]  # float32: whole counts times 1 or 10, exact
-            length = postings["length"].astype(np.float64)
+        postings = map_npz(path)  # the postings stay on disk (mapped.py); a query reads its words' rows
+        terms = postings["terms"].tobytes().decode("utf-8")
+        self._terms = terms.split("\n") if terms else []
+        self._term_id = {term: i for i, term in enumerate(self._terms)}
+        self._starts = postings["starts"]
+        self._rows = postings["rows"]
+        self._weighted = postings["weighted"]  # float32: whole counts times 1 or 10, exact
+        length = postings["length"].astype(np.float64)
         self.size = len(length)
         average = length.mean() if self.size else 1.0
         # BM25's length normalisation of each row, as FTS5 computes it: k1 (1 - b + b D / avgdl).
@@ -245,15 +248,20 @@ class LexicalIndex:
 
     def _stem(self, word: str) -> str | None:
         """The word as the tokenizer indexes it (Porter stem, accents folded); None if it has none."""
-        if word not in self._stems:
-            if len(self._stems) >= _STEM_MEMORY:
-                self._stems.clear()
-            with self._lock:
-                self._analyser.execute("INSERT INTO words(word) VALUES (?)", (word,))
-                stems = [term for (term,) in self._analyser.execute("SELECT term FROM stems")]
-                self._analyser.execute("DELETE FROM words")
-            self._stems[word] = stems[0] if stems else None
-        return self._stems[word]
+        known = self._stems.get(word, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known
+        with self._lock:
+            self._analyser.execute("INSERT INTO words(word) VALUES (?)", (word,))
+            stems = [term for (term,) in self._analyser.execute("SELECT term FROM stems")]
+            self._analyser.execute("DELETE FROM words")
+        stem = stems[0] if stems else None
+        # Two answer workers share this memory: another may clear it between these lines, so
+        # the stem is returned from here, not read back.
+        if len(self._stems) >= _STEM_MEMORY:
+            self._stems.clear()
+        self._stems[word] = stem
+        return stem
 
     def close(self) -> None:
         self._analyser.close()

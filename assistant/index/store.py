@@ -51,6 +51,7 @@ import numpy as np
 from assistant.types import Chunk
 
 from .lexical import LexicalIndex, write_lexical_index
+from .mapped import map_npy, map_npz
 from .quantized import Int8Vectors
 
 # 2: the lexical index and the title vectors joined the folder; a version-1 index is rebuilt
@@ -283,14 +284,15 @@ def check_dimension(manifest: dict[str, Any], dimension: int, index_dir: Path) -
         )
 
 
-def check_weights(manifest: dict[str, Any], weights: str, index_dir: Path) -> None:
-    """Raise IndexMismatch unless the index was built with these model weights (a fingerprint,
-    embed.model_fingerprint): a model trained again under the same name makes other vectors."""
-    built_with = manifest["model"].get("weights")
-    if built_with is not None and built_with != weights:
+def check_encoder(manifest: dict[str, Any], encoder: str, index_dir: Path) -> None:
+    """Raise IndexMismatch unless the index was built with this encoder (embed.encoder_identity:
+    the ONNX export's recipe and hash, made from the model's weights): a model trained again
+    under the same name, or exported another way, makes other vectors."""
+    built_with = manifest["model"].get("encoder")
+    if built_with != encoder:
         raise IndexMismatch(
-            f"The index in {index_dir}/ was built with other weights of the model {manifest['model'].get('name')!r} "
-            f"({built_with}, the configured ones are {weights}). {_build_hint(index_dir)}"
+            f"The index in {index_dir}/ was built with another encoder of the model {manifest['model'].get('name')!r} "
+            f"({built_with}, the configured one is {encoder}). {_build_hint(index_dir)}"
         )
 
 
@@ -339,15 +341,19 @@ def load_index(index_dir: Path, *, model_name: str, dimension: int | None = None
     try:
         with (folder / CHUNKS).open(encoding="utf-8") as handle:
             chunks = [Chunk(**json.loads(line)) for line in handle if line.strip()]
-        vectors = faiss.read_index(str(folder / VECTORS))
+        # Memory-mapped (the vectors of a flat index, the storage of an HNSW one): see mapped.py.
+        vectors = faiss.read_index(str(folder / VECTORS), faiss.IO_FLAG_MMAP_IFC)
+        # One search is one query: answer workers each search on their own core, and FAISS's
+        # default OpenMP threads (every core) would have them fight over both.
+        faiss.omp_set_num_threads(1)
         if hasattr(vectors, "hnsw"):
             vectors.hnsw.efSearch = HNSW_SEARCH_BREADTH
-        sentences = np.load(folder / SENTENCES)
-        with np.load(folder / SENTENCE_VECTORS) as stored:
-            sentence_vectors = Int8Vectors(codes=stored["codes"], scales=stored["scales"])
+        sentences = map_npy(folder / SENTENCES)
+        stored = map_npz(folder / SENTENCE_VECTORS)
+        sentence_vectors = Int8Vectors(codes=stored["codes"], scales=stored["scales"])
         lexical = LexicalIndex(folder / LEXICAL)
-        with np.load(folder / TITLES) as titles:
-            title_vectors, chunk_titles = titles["vectors"], titles["chunk_titles"]
+        titles = map_npz(folder / TITLES)
+        title_vectors, chunk_titles = titles["vectors"], titles["chunk_titles"]
     except (OSError, ValueError, TypeError, RuntimeError, KeyError, sqlite3.Error, zipfile.BadZipFile):
         raise IndexNotReady(f"The index in {index_dir}/ is damaged (unreadable chunks or vectors). {hint}") from None
     if (

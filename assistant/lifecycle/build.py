@@ -40,7 +40,7 @@ from assistant.documents.load import (
     read_sources,
 )
 from assistant.index import store
-from assistant.index.embed import model_fingerprint
+from assistant.index.embed import encoder_identity, export_path, model_fingerprint
 from assistant.types import Chunk, Document
 
 from .lock import build_lock
@@ -126,13 +126,19 @@ def highlight_sentences(chunks: list[Chunk]) -> list[tuple[int, int, int]]:
 
 
 def build_index(settings: Settings, *, embedder=None, full: bool = False, checks: Sequence = (),
-                check_source: str = "", progress: Progress | None = None, wait: bool = False) -> BuildReport:
+                check_source: str = "", progress: Progress | None = None, wait: bool = False,
+                cluster=None) -> BuildReport:
     """Bring the index of `settings.index_dir` up to date with `settings.corpus_dir` and publish it.
 
     `full`: embed every document again. `checks` (gate.Check): questions the new build must
     answer from their document, or it is not published (gate.ChecksFailed). `wait`: wait for
-    another build of the same folder instead of raising lock.BuildLocked.
+    another build of the same folder instead of raising lock.BuildLocked. `cluster`
+    (cluster.DaskBuild): read and chunk the documents and embed the passages on its workers;
+    the lock, the checks and publishing stay here, as without it.
     """
+    map_tasks = cluster.map if cluster is not None else _map_locally
+    if cluster is not None and embedder is None:
+        embedder = cluster.embedder
     progress = progress or Progress()
     started = time.perf_counter()
     if not settings.corpus_dir.is_dir():
@@ -141,7 +147,8 @@ def build_index(settings: Settings, *, embedder=None, full: bool = False, checks
         progress.started()
         try:
             report = _build_holding_the_lock(settings, embedder=embedder, full=full, checks=checks,
-                                             check_source=check_source, progress=progress, started=started)
+                                             check_source=check_source, progress=progress, started=started,
+                                             map_tasks=map_tasks)
         except BaseException as error:
             progress.failed(error)
             raise
@@ -150,45 +157,62 @@ def build_index(settings: Settings, *, embedder=None, full: bool = False, checks
 
 
 def _build_holding_the_lock(settings: Settings, *, embedder, full: bool, checks: Sequence, check_source: str,
-                            progress: Progress, started: float) -> BuildReport:
+                            progress: Progress, started: float, map_tasks) -> BuildReport:
     """build_index's work; the caller holds the build lock."""
     report = BuildReport(cleaned_up=store.remove_leftovers(settings.index_dir))
-    manifest, report.full_reason = _served_manifest(settings, full)
+    if embedder is None:
+        from assistant.index.export import ensure_export
+
+        # Once per model weights and precision.
+        ensure_export(settings.resolved_model_path, settings.resolved_encoder_dir, settings.encoder_precision)
+    manifest, report.full_reason = _served_manifest(settings, full, _encoder_now(settings, embedder))
     indexed = manifest.get("documents", {}) if manifest else {}
     previous = None if report.full_reason else _Previous.read(settings)
     if previous is None and not report.full_reason:
         report.full_reason = "the index being served could not be read"
 
-    count_tokens = tokenizer_counter(str(settings.resolved_model_path))
     sources = read_sources(settings.corpus_dir)
     plan: list[tuple[str, list[Chunk] | None, Document | None]] = []  # None: reuse from `previous`
     seen = set()
     files = corpus_files(settings.corpus_dir)
+    to_read: list[tuple[int, str, Path, str | None, str]] = []  # (plan slot, id, path, hash before, hash now)
     with progress.stage("reading documents", len(files), "document") as advance:
         for path in files:
             doc_id = path.relative_to(settings.corpus_dir).as_posix()
             seen.add(doc_id)
-            advance(1)
             try:
                 digest = content_hash(path.read_bytes(), sources.get(doc_id))
             except OSError as error:
                 report.skipped.append(Skipped(doc_id, f"cannot read the file ({error.strerror})"))
+                advance(1)
                 continue
             before = indexed.get(doc_id, {}).get("content_hash")
             if before == digest and previous is not None:
                 plan.append((doc_id, None, None))
                 report.unchanged.append(doc_id)
+                advance(1)
                 continue
-            try:
-                doc = load_document(path, settings.corpus_dir, sources.get(doc_id))
-            except (UnusableFile, OSError) as why:
-                reason = str(why) if isinstance(why, UnusableFile) else f"cannot read the file ({why.strerror})"
-                if before is not None:
-                    reason += "; its earlier version was taken out of the index"
+            to_read.append((len(plan), doc_id, path, before, digest))
+            plan.append((doc_id, [], None))  # filled in below, or dropped if the file is unusable
+        # Loading, cleaning and chunking is the part worth spreading: on a cluster, one task each.
+        read = map_tasks(read_and_chunk, [path for _, _, path, _, _ in to_read],
+                         [settings.corpus_dir] * len(to_read), [sources.get(doc_id) for _, doc_id, *_ in to_read],
+                         [str(settings.resolved_model_path)] * len(to_read), [settings.chunk_max_tokens] * len(to_read))
+        unusable = set()
+        for (slot, doc_id, _path, before, digest), result in zip(to_read, read):
+            advance(1)
+            if isinstance(result, str):  # why the file cannot be used
+                reason = result + ("; its earlier version was taken out of the index" if before is not None else "")
                 report.skipped.append(Skipped(doc_id, reason))
+                unusable.add(slot)
                 continue
-            plan.append((doc_id, chunk_document(doc, count_tokens, max_tokens=settings.chunk_max_tokens), doc))
+            doc, chunks = result
+            plan[slot] = (doc_id, chunks, doc)
             (report.added if before is None else report.changed if before != digest else report.unchanged).append(doc_id)
+    plan = [entry for slot, entry in enumerate(plan) if slot not in unusable]
+    order = {path.relative_to(settings.corpus_dir).as_posix(): n for n, path in enumerate(files)}
+    for listed in (report.skipped, report.added, report.changed, report.unchanged):
+        listed.sort(key=lambda item: order[getattr(item, "path", item)])  # in corpus order, as read
     report.removed = sorted(set(indexed) - seen)
 
     skipped_before = {s["path"]: s["reason"] for s in manifest.get("skipped", [])} if manifest else None
@@ -202,6 +226,23 @@ def _build_holding_the_lock(settings: Settings, *, embedder, full: bool, checks:
         return report
     return _build(settings, plan, report, previous=previous, embedder=embedder, checks=checks,
                   check_source=check_source, progress=progress, started=started)
+
+
+def read_and_chunk(path: Path, corpus_dir: Path, source, model_path: str, max_tokens: int
+                   ) -> tuple[Document, list[Chunk]] | str:
+    """One file loaded, cleaned and chunked, or the sentence saying why it cannot be used.
+    A plain function of plain values, so a cluster's worker can run it (assistant/lifecycle/cluster.py)."""
+    try:
+        doc = load_document(path, corpus_dir, source)
+    except UnusableFile as why:
+        return str(why)
+    except OSError as why:
+        return f"cannot read the file ({why.strerror})"
+    return doc, chunk_document(doc, tokenizer_counter(model_path), max_tokens=max_tokens)
+
+
+def _map_locally(function, *columns) -> list:
+    return list(map(function, *columns))
 
 
 def build_documents(documents: list[Document], settings: Settings, *, skipped: Sequence[Skipped] = (),
@@ -221,7 +262,16 @@ def build_documents(documents: list[Document], settings: Settings, *, skipped: S
                       progress=Progress(), started=started)
 
 
-def _served_manifest(settings: Settings, full: bool) -> tuple[dict | None, str | None]:
+def _encoder_now(settings: Settings, embedder) -> str | None:
+    """The identity of the encoder a build would use now (embed.encoder_identity); None when its
+    ONNX file is not made yet (the next build makes it)."""
+    if embedder is not None:
+        return embedder.identity
+    path = export_path(settings.resolved_model_path, settings.resolved_encoder_dir, settings.encoder_precision)
+    return encoder_identity(path) if path.exists() else None
+
+
+def _served_manifest(settings: Settings, full: bool, encoder: str | None) -> tuple[dict | None, str | None]:
     """The served build's manifest (None if there is none), and why it cannot be built upon
     (None: it can)."""
     try:
@@ -242,6 +292,10 @@ def _served_manifest(settings: Settings, full: bool) -> tuple[dict | None, str |
         reason = "the index does not record the model's weights (built before they were recorded)"
     elif model["weights"] != model_fingerprint(settings.resolved_model_path):
         reason = f"the model's weights changed ({model['weights']} -> {model_fingerprint(settings.resolved_model_path)})"
+    elif encoder is None:
+        reason = "the model's ONNX encoder is not made yet"
+    elif model.get("encoder") != encoder:
+        reason = f"the encoder changed ({model.get('encoder')} -> {encoder})"
     elif manifest.get("chunking") != chunking:
         reason = f"the chunk settings changed ({manifest.get('chunking')} -> {chunking})"
     else:
@@ -292,11 +346,11 @@ def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous
             else:
                 chunks.extend(fresh)
                 origin.extend([-1] * len(fresh))
-        needs_model = any(r < 0 for r in origin) or bool(checks)
+        needs_model = any(r < 0 for r in origin) or bool(checks) or previous is None
         if embedder is None and needs_model:
-            from assistant.index.embed import Embedder
+            from assistant.index.embed import load_embedder
 
-            embedder = Embedder(settings.resolved_model_path, threads=settings.query_threads)
+            embedder = load_embedder(settings)
         dimension = embedder.dimension if embedder is not None else previous.vectors.shape[1]
         encoded: dict[str, int] = {}
 
@@ -313,9 +367,7 @@ def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous
                     out[i] = vector
                 else:
                     rows_of_text.setdefault(texts[i], []).append(i)
-            # Shortest first: the model pads every text of a batch to its longest, and a slice
-            # of texts of about one length wastes the least on padding.
-            todo = sorted(rows_of_text, key=len)
+            todo = list(rows_of_text)  # each encoded alone (embed.Embedder.encode): no padding to sort for
             with progress.stage(f"embedding {what}", len(todo), what.rstrip("s")) as advance:
                 for start in range(0, len(todo), ENCODE_SLICE):
                     batch = todo[start : start + ENCODE_SLICE]
@@ -351,7 +403,8 @@ def _build(settings: Settings, plan, report: BuildReport, *, previous: _Previous
         report.embedded = sum(encoded.values())
         manifest = {
             "model": {"name": settings.model_name, "dimension": dimension, "path": str(settings.resolved_model_path),
-                      "weights": model_fingerprint(settings.resolved_model_path)},
+                      "weights": model_fingerprint(settings.resolved_model_path),
+                      "encoder": embedder.identity if embedder is not None else previous.index.manifest["model"]["encoder"]},
             "chunking": {"max_tokens": settings.chunk_max_tokens, "repeated_share": REPEATED_SHARE},
             "documents": entries,
             "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
@@ -425,7 +478,7 @@ def rollback_index(index_dir: Path) -> tuple[Path | None, Path]:
 
 def index_is_stale(settings: Settings) -> bool:
     """True when there is no index, or the corpus or the model differs from what it was built from."""
-    manifest, full_rebuild_reason = _served_manifest(settings, full=False)
+    manifest, full_rebuild_reason = _served_manifest(settings, full=False, encoder=_encoder_now(settings, None))
     if full_rebuild_reason:  # no index, or another format, model, model folder or chunking
         return True
     if not settings.corpus_dir.is_dir():

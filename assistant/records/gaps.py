@@ -2,24 +2,24 @@
 
 Off unless GAPS_LOG=1, because it keeps what patients typed. Only questions that were searched
 and found nothing are kept (never an urgent message, never a refusal for length), in a local
-SQLite file, for GAPS_RETENTION_DAYS days: older entries are deleted on every write and every
+SQLite file or in PostgreSQL (DATABASE_URL), for GAPS_RETENTION_DAYS days: older entries are deleted on every write and every
 listing, so nothing outlives the retention even if nobody looks.
 
-    log = GapsLog(settings.resolved_gaps_db, retention_days=30)
+    log = GapsLog(settings.gaps_location, retention_days=30)   # a SQLite file, or DATABASE_URL
     log.record("Can I fly with bone metastases?")
     group_questions(log.entries(), embedder)  ->  [GapGroup(...), ...] largest first
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+
+from .database import Database, Migration
 
 # MiniLM cosines measured: "Can I travel by plane with bone metastases?" / "Is flying safe with
 # bone metastases?" 0.78, "... park my car at the clinic?" / "Where do I park when I visit the
@@ -27,7 +27,13 @@ import numpy as np
 # scored 0.59 and stays apart: a smaller group next to the other, rather than unrelated mixes.
 SIMILAR = 0.7
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS gaps (at TEXT NOT NULL, question TEXT NOT NULL)"
+MIGRATIONS = [
+    # As the SQLite files of earlier versions already have it. PostgreSQL gets a column named
+    # like SQLite's implicit rowid, so one SELECT lists questions of the same second in order.
+    Migration(1, sqlite="CREATE TABLE IF NOT EXISTS gaps (at TEXT NOT NULL, question TEXT NOT NULL)",
+              postgres="CREATE TABLE IF NOT EXISTS gaps (rowid BIGINT GENERATED ALWAYS AS IDENTITY,"
+                       " at TEXT NOT NULL, question TEXT NOT NULL)"),
+]
 
 
 @dataclass(frozen=True)
@@ -50,37 +56,34 @@ class GapGroup:
 
 
 class GapsLog:
-    """One SQLite file; a connection per call, so the chat's worker thread may write to it."""
+    """Questions in one database; a connection per call, so the chat's worker thread may write to it."""
 
-    def __init__(self, path: Path, *, retention_days: int,
+    def __init__(self, location: Path | str, *, retention_days: int,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
-        self.path = path
+        """`location`: a SQLite file's path, or a postgresql:// URL shared by replicas."""
+        self.database = Database(location, component="gaps", migrations=MIGRATIONS)
         self.retention = timedelta(days=retention_days)
         self._clock = clock
 
     def record(self, question: str) -> None:
         now = self._clock()
-        with closing(self._connect(now)) as db, db:
-            db.execute("INSERT INTO gaps (at, question) VALUES (?, ?)", (now.isoformat(timespec="seconds"), question))
+        with self.database.transaction() as run:
+            self._forget_expired(run, now)
+            run("INSERT INTO gaps (at, question) VALUES (?, ?)", (now.isoformat(timespec="seconds"), question))
 
     def entries(self) -> list[Gap]:
         """The questions kept, oldest first (expired ones are deleted first)."""
-        if not self.path.exists():
+        if self.database.is_empty():
             return []
-        with closing(self._connect(self._clock())) as db:
-            rows = db.execute("SELECT at, question FROM gaps ORDER BY at").fetchall()
+        with self.database.transaction() as run:
+            self._forget_expired(run, self._clock())
+            rows = run("SELECT at, question FROM gaps ORDER BY at, rowid")
         return [Gap(datetime.fromisoformat(at), question) for at, question in rows]
 
-    def _connect(self, now: datetime) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=10)
-        # Deleted rows are overwritten, not left readable in the file's free pages.
-        db.execute("PRAGMA secure_delete = ON")
-        with db:
-            db.execute(_SCHEMA)
-            # ISO 8601 times in UTC compare correctly as text.
-            db.execute("DELETE FROM gaps WHERE at < ?", ((now - self.retention).isoformat(timespec="seconds"),))
-        return db
+    def _forget_expired(self, run, now: datetime) -> None:
+        # ISO 8601 times in UTC compare correctly as text. SQLite overwrites what it deletes
+        # (secure_delete); PostgreSQL's autovacuum reclaims the space of deleted rows.
+        run("DELETE FROM gaps WHERE at < ?", ((now - self.retention).isoformat(timespec="seconds"),))
 
 
 def group_questions(gaps: list[Gap], embedder, threshold: float = SIMILAR) -> list[GapGroup]:

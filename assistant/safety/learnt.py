@@ -212,8 +212,8 @@ def write_weights(embedder, model_name: str, *, examples: Path = EXAMPLES, path:
 
 if __name__ == "__main__":
     from assistant.config import Settings
-    from assistant.index.embed import Embedder
+    from assistant.index.embed import load_embedder
 
     settings = Settings.from_env()
-    write_weights(Embedder(settings.resolved_model_path, threads=settings.build_threads), settings.model_name)
+    write_weights(load_embedder(settings, threads=settings.build_threads), settings.model_name)
     print(f"wrote {WEIGHTS} for {settings.model_name} from {EXAMPLES.name}")

@@ -111,7 +111,9 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
     accounts = Accounts.from_settings(settings)
     signer = SessionSigner(load_secret(settings.resolved_staff_secret_file))
     changes = ChangeLog.beside(settings.index_dir)
-    by_address, by_name = RateLimiter(FAILED_LOGINS_PER_ADDRESS), RateLimiter(FAILED_LOGINS_PER_NAME)
+    # Counted in Redis with REDIS_URL, so guessing passwords on every replica in turn gains nothing.
+    by_address = RateLimiter(FAILED_LOGINS_PER_ADDRESS, name="failed-logins-by-address", redis_url=settings.redis_url)
+    by_name = RateLimiter(FAILED_LOGINS_PER_NAME, name="failed-logins-by-name", redis_url=settings.redis_url)
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
     max_bytes = settings.staff_max_upload_mb * 1_000_000
 
@@ -375,7 +377,7 @@ def add_staff_console(app: FastAPI, settings: Settings, *, manifest: Callable[[]
                  "down_width": round(width * v.down / most)} for v in votes]
         groups = []
         if settings.gaps_log:
-            entries = GapsLog(settings.resolved_gaps_db, retention_days=settings.gaps_retention_days).entries()
+            entries = GapsLog(settings.gaps_location, retention_days=settings.gaps_retention_days).entries()
             groups = await group_gaps(entries) if entries else []
         return render("feedback.html", session, title="Feedback", page="feedback", votes=rows, chart_width=width,
                       gaps_on=settings.gaps_log, groups=groups, retention_days=settings.gaps_retention_days)
