@@ -116,8 +116,9 @@ class Assistant:
         hits = self.retriever.search_vector(query, vector, depth, clock=clock)
         # Searched even when off topic: `clinic-assistant eval` ranks the hits of every question.
         off_topic = self.topic_check.is_everyday(vector)
+        top_score = hits[0].score if hits else 0.0
         # A health question about a subject the documents never name (coverage.py).
-        uncovered = declines_uncovered_topic(query, hits[0].score if hits else 0.0, self.retriever.index.lexical)
+        uncovered = declines_uncovered_topic(query, top_score, self.retriever.index.lexical)
         shown = [] if off_topic or uncovered else choose_passages(hits, self.retriever, self.settings.top_k)
         # The bold line: the sentence that answers, not the one nearest the question (highlight.py).
         shown = [replace(hit, best_sentence=answering_sentence(query, vector, hit, self.retriever, message=question)) for hit in shown]
@@ -140,7 +141,7 @@ class Assistant:
         # Never the question text: only what happened (no patient data in logs).
         log.info("answered: passages=%d abstained=%s off_topic=%s uncovered=%s follow_up=%s top_score=%.3f urgency=%s "
                  "reason=%s learnt=%.2f situation=%s rules=%s decision=%s ms=%.1f",
-                 len(passages), answer.abstained, off_topic, uncovered, query != question, hits[0].score if hits else 0.0,
+                 len(passages), answer.abstained, off_topic, uncovered, query != question, top_score,
                  urgency.level, urgency.reason, urgency.probability, safety.category, ",".join(safety.rules),
                  safety.personal_decision, (time.perf_counter() - started) * 1000)
         return answer, hits

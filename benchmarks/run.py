@@ -207,18 +207,25 @@ def code_embedder(index: Path, threads: int):
     return embed.Embedder(settings.resolved_model_path, threads=threads)
 
 
-def torch_encode_floor(questions: list[str]) -> float:
-    """p50 ms of sentence-transformers in torch float32 encoding one question on one thread, as
-    the server did before ONNX: the yardstick the ONNX encoder and the answer are held to, timed
-    in the same run as them."""
+def torch_model(threads: int):
+    """sentence-transformers in torch float32 on `threads` threads, as the server and the build
+    encoded before ONNX: the yardstick of torch_encode_floor and torch_passages_per_s. Loaded
+    here rather than through the measured checkout, which may have no torch path at all."""
     import torch
     from sentence_transformers import SentenceTransformer
 
     from assistant.config import Settings
 
-    torch.set_num_threads(1)
-    model = SentenceTransformer(str(Settings.from_env().resolved_model_path), device="cpu", local_files_only=True,
-                                model_kwargs={"dtype": torch.float32})
+    torch.set_num_threads(threads)
+    return SentenceTransformer(str(Settings.from_env().resolved_model_path), device="cpu", local_files_only=True,
+                               model_kwargs={"dtype": torch.float32})
+
+
+def torch_encode_floor(questions: list[str]) -> float:
+    """p50 ms of sentence-transformers in torch float32 encoding one question on one thread, as
+    the server did before ONNX: the yardstick the ONNX encoder and the answer are held to, timed
+    in the same run as them."""
+    import torch
 
     class Torch:
         def __init__(self, model) -> None:
@@ -228,6 +235,7 @@ def torch_encode_floor(questions: list[str]) -> float:
             with torch.inference_mode():
                 return self.model.encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
 
+    model = torch_model(threads=1)
     floor, _ = encode_floor(Torch(model), questions)
     del model
     gc.collect()
@@ -238,13 +246,8 @@ def torch_passages_per_s(passages: list[str]) -> float:
     """Passages per second sentence-transformers in torch float32 encodes on two threads, in
     its own batches: the build's rate before ONNX, timed in the same run on the same texts."""
     import torch
-    from sentence_transformers import SentenceTransformer
 
-    from assistant.config import Settings
-
-    torch.set_num_threads(2)
-    model = SentenceTransformer(str(Settings.from_env().resolved_model_path), device="cpu", local_files_only=True,
-                                model_kwargs={"dtype": torch.float32})
+    model = torch_model(threads=2)
     seconds = []
     with torch.inference_mode():
         model.encode(passages[:32], show_progress_bar=False)  # warm-up

@@ -67,10 +67,8 @@ def load_embedder(settings, *, threads: int = 1) -> "Embedder":
     from .export import ensure_export
 
     model_path = settings.resolved_model_path
-    check_model_folder(model_path)
-    onnx_path = export_path(model_path, settings.resolved_encoder_dir, settings.encoder_precision)
-    if not onnx_path.exists():
-        onnx_path = ensure_export(model_path, settings.resolved_encoder_dir, settings.encoder_precision)
+    check_model_folder(model_path)  # before an export is tried from a folder that is no model
+    onnx_path = ensure_export(model_path, settings.resolved_encoder_dir, settings.encoder_precision)
     return Embedder(model_path, onnx_path, threads=threads)
 
 
@@ -136,7 +134,7 @@ class Embedder:
             return np.stack(list(pool.map(self.encode_query, texts, chunksize=16)))
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One query vector, shape (dimension,), on the configured (query) thread count."""
+        """One query vector, shape (dimension,): one run on one thread."""
         return self.encode_with_sentences(text, sentences=False)[0]
 
     def encode_with_sentences(self, text: str, *, sentences: bool = True) -> tuple[np.ndarray, np.ndarray]:

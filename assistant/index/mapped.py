@@ -29,26 +29,28 @@ def map_npz(path: Path) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
         for member in archive.infolist():
-            name = member.filename.removesuffix(".npy")
-            if member.compress_type != zipfile.ZIP_STORED:
+            mapped = _mapped_member(path, raw, member)
+            if mapped is None:  # compressed, or too small to map: read
                 with archive.open(member) as handle:
-                    arrays[name] = np.lib.format.read_array(handle, allow_pickle=False)
-                continue
-            # The member's data follow its local header: 30 bytes, then its name and extra field.
-            raw.seek(member.header_offset)
-            local = raw.read(30)
-            start = member.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
-            raw.seek(start)
-            version = np.lib.format.read_magic(raw)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(raw)
-            if dtype.hasobject:
-                raise ValueError(f"{path}: {name} holds Python objects, which an index never does")
-            offset = raw.tell()
-            if int(np.prod(shape)) * dtype.itemsize < _SMALLEST_MAPPED:
-                with archive.open(member) as handle:  # scalars, names, empty arrays: read
-                    arrays[name] = np.lib.format.read_array(handle, allow_pickle=False)
-            else:
-                arrays[name] = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
-                                         order="F" if fortran else "C")
+                    mapped = np.lib.format.read_array(handle, allow_pickle=False)
+            arrays[member.filename.removesuffix(".npy")] = mapped
     return arrays
+
+
+def _mapped_member(path: Path, raw, member: zipfile.ZipInfo) -> np.memmap | None:
+    """The array of a stored (uncompressed) .npz member as a memory map; None for a compressed
+    one, or one under _SMALLEST_MAPPED bytes (scalars, names, empty arrays)."""
+    if member.compress_type != zipfile.ZIP_STORED:
+        return None
+    # The member's data follow its local header: 30 bytes, then its name and extra field.
+    raw.seek(member.header_offset)
+    local = raw.read(30)
+    raw.seek(member.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little"))
+    version = np.lib.format.read_magic(raw)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(raw)
+    if dtype.hasobject:
+        raise ValueError(f"{path}: {member.filename} holds Python objects, which an index never does")
+    if int(np.prod(shape)) * dtype.itemsize < _SMALLEST_MAPPED:
+        return None
+    return np.memmap(path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape, order="F" if fortran else "C")
