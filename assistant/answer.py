@@ -64,7 +64,7 @@ class Assistant:
         index = load_index(settings.index_dir, model_name=settings.model_name)
         load_rules()  # a broken rule file stops start-up, instead of failing a patient's message
         if embedder is None:
-            embedder = load_embedder(settings)
+            embedder = load_embedder(settings, lone_question_threads=settings.lone_question_threads)
         check_dimension(index.manifest, embedder.dimension, settings.index_dir)
         check_encoder(index.manifest, embedder.identity, settings.index_dir)
         gaps = GapsLog(settings.gaps_location, retention_days=settings.gaps_retention_days) if settings.gaps_log else None

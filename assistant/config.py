@@ -120,6 +120,8 @@ class Settings:
     encoder_precision: str = "fp32"
     # Building encodes thousands of passages in batches: use every core.
     build_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Threads for a question encoded while no other is (index/embed.py); 1 saves ~45 MB.
+    lone_question_threads: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     top_k: int = 3
     # 1,000 characters is several paragraphs of a patient's message; longer gets a polite refusal.
     max_question_chars: int = 1000
@@ -233,7 +235,7 @@ class Settings:
         server starts (the staff console's build) runs with exactly the server's settings."""
         values = {
             "CORPUS_DIR": self.corpus_dir, "INDEX_DIR": self.index_dir, "MODEL_PATH": self.model_path,
-            "MODEL_NAME": self.model_name, "ENCODER_DIR": self.encoder_dir, "ENCODER_PRECISION": self.encoder_precision, "ANSWER_WORKERS": self.answer_workers, "BUILD_THREADS": self.build_threads,
+            "MODEL_NAME": self.model_name, "ENCODER_DIR": self.encoder_dir, "ENCODER_PRECISION": self.encoder_precision, "ANSWER_WORKERS": self.answer_workers, "BUILD_THREADS": self.build_threads, "LONE_QUESTION_THREADS": self.lone_question_threads,
             "TOP_K": self.top_k, "MAX_QUESTION_CHARS": self.max_question_chars,
             "CHUNK_MAX_TOKENS": self.chunk_max_tokens, "ALLOWED_ORIGINS": " ".join(self.allowed_origins),
             "ALLOWED_HOSTS": " ".join(self.allowed_hosts), "RATE_LIMIT_PER_MINUTE": self.rate_limit_per_minute,
@@ -264,6 +266,7 @@ class Settings:
             encoder_precision=env.get("ENCODER_PRECISION") or "fp32",
             answer_workers=_env_int("ANSWER_WORKERS", os.cpu_count() or 1, 1),
             build_threads=_env_int("BUILD_THREADS", os.cpu_count() or 1, 1),
+            lone_question_threads=_env_int("LONE_QUESTION_THREADS", min(2, os.cpu_count() or 1), 1),
             top_k=_env_int("TOP_K", 3, 1),
             max_question_chars=_env_int("MAX_QUESTION_CHARS", 1000, 10),
             chunk_max_tokens=_env_int("CHUNK_MAX_TOKENS", 200, 32),

@@ -367,6 +367,8 @@ def in_process(index: Path, questions: list[str]) -> dict:
     assistant = Assistant.load(Settings.from_env().with_(index_dir=index))
     figures = time_questions(assistant, questions)
     figures["encode_floor_p50_ms"], vectors = encode_floor(assistant.retriever.embedder, questions)
+    # The same questions on one thread each, as the server encodes them under load (embed.Embedder).
+    figures["encode_one_thread_p50_ms"], _ = encode_floor(code_embedder(index, threads=1), questions)
     figures["torch_encode_p50_ms"] = torch_encode_floor(questions)
     figures["encode_over_torch"] = figures["encode_floor_p50_ms"] / figures["torch_encode_p50_ms"]
     vector_index = assistant.retriever.index.vectors
@@ -624,6 +626,7 @@ BEFORE_STAGES: list[Row] = [
 ]
 AFTER_STAGES: list[Row] = [
     ("encode floor p50 ms", ".2f", [("query", "encode_floor_p50_ms")]),
+    ("encode p50 ms on one thread (under load)", ".2f", [("query", "encode_one_thread_p50_ms")]),
     ("torch fp32 encode p50 ms (same run)", ".2f", [("query", "torch_encode_p50_ms")]),
     ("encode floor / torch fp32", ".2f", [("query", "encode_over_torch")]),
     ("HTTP 1 client p50/p95 ms", ".1f", [("http", "clients", "1", "p50_ms"), ("http", "clients", "1", "p95_ms")]),

@@ -58,8 +58,15 @@ def test_the_int8_encoder_stays_close_to_the_float32_model(seed_assistant, tmp_p
 
 
 def test_texts_encoded_together_get_the_vectors_they_get_alone(embedder, seed_assistant):
-    # Texts are encoded one per run on several threads, exactly as a question is.
-    texts = QUESTIONS + seed_passages(seed_assistant, 4)
+    # float32: passages run alone, the short texts (questions, sentences) share padded runs of
+    # similar length; either way on several threads each gets the vector it gets alone.
+    sentences = [s for passage in seed_passages(seed_assistant, 6) for s in passage.split(". ") if s]
+    texts = QUESTIONS + seed_passages(seed_assistant, 4) + sentences
+    assert embedder.short_texts_share_runs
+    lengths = [len(e.ids) for e in embedder._single.encode_batch(texts)]
+    runs = embedder._runs(lengths)
+    assert sorted(row for run in runs for row in run) == list(range(len(texts)))
+    assert any(len(run) > 1 for run in runs) and all(len(run) == 1 for run in runs if lengths[run[0]] > 64)
     batch = embedder.encode(texts, threads=2)
     alone = np.stack([embedder.encode_query(text) for text in texts])
     assert np.allclose(batch, alone, atol=1e-4)
@@ -129,3 +136,33 @@ print(json.dumps({"passages": len(answer.passages), "heavy": heavy}))
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"passages": seed_settings.top_k, "heavy": []}
+
+
+def test_a_question_alone_runs_on_two_threads_and_gets_the_vector_of_one(embedder, seed_assistant):
+    # The server's encoder (LONE_QUESTION_THREADS=2): a question that arrives while nothing else
+    # runs is split over both cores; under load each runs on one. Both give one vector, and
+    # the two sessions share one copy of the weights.
+    from assistant.index.embed import Embedder
+
+    server = Embedder(seed_assistant.settings.resolved_model_path, embedder.onnx_path, lone_question_threads=2)
+    assert server._lone_session is not None and server._weights
+    texts = QUESTIONS + seed_passages(seed_assistant, 8)
+    one_thread = np.stack([embedder.encode_query(text) for text in texts])
+    for text, want in zip(texts, one_thread):
+        ids = np.array([server._single.encode(text).ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        lone = server._lone_session.run(None, feed)[0][0].mean(axis=0)
+        assert float(want @ (lone / np.linalg.norm(lone))) > 0.99999
+    results: dict[int, np.ndarray] = {}
+
+    def work(worker: int) -> None:
+        results[worker] = np.stack([server.encode_query(text) for text in texts * 5])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got in results.values():
+        assert np.allclose(got, np.concatenate([one_thread] * 5), atol=1e-5)
+    assert server._running == 0
