@@ -88,6 +88,11 @@ class Assistant:
                 timings: dict[str, float] | None = None) -> tuple[Answer, list[Hit]]:
         """The answer, and the `depth` best hits it was chosen from (for `clinic-assistant eval`).
         `timings`: if given, receives the milliseconds of each stage (benchmarks/run.py)."""
+        with self.retriever.embedder.answering():  # its question may use both cores if no other is asked
+            return self._respond(question, history, depth=depth, timings=timings)
+
+    def _respond(self, question: str, history: Sequence[dict] | None, *, depth: int,
+                 timings: dict[str, float] | None) -> tuple[Answer, list[Hit]]:
         started = time.perf_counter()
         clock = StageClock(timings)
         question = question.strip()

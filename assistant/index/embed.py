@@ -13,6 +13,7 @@ run() may be called concurrently, and the tokenizers are configured once and onl
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -95,13 +96,16 @@ def check_model_folder(model_path: Path) -> None:
 class Embedder:
     """Normalised vectors for texts; the inner product of two vectors is their cosine.
 
-    Every text runs on one intra-op thread, except a question that arrives while no other text
-    is running, which gets `lone_question_threads` (the server's default: two): at one client
-    the second core is idle, and splitting the question's matrix products over both cores takes
-    its encoding from ~3.1 to ~2.1 ms. Two threads per run for every question would waste the
-    cores under load instead (two callers encoded 452 questions a second on two-thread runs
-    against 605 on one-thread runs), so the busy case keeps one thread per run. The two ONNX
-    sessions share one copy of the weights (about 45 MB more than one session, not 100)."""
+    Every text runs on one intra-op thread, except the question of the only answer under way
+    (Assistant.respond marks its span with `answering()`), which gets `lone_question_threads`
+    (the server's default: two): at one client the second core is idle, and splitting the
+    question's matrix products over both cores takes its encoding from ~2.9 to ~1.9 ms. While
+    other answers are under way, each question runs on one thread: two-thread runs for every
+    question waste the cores under load (two callers encoded 452 questions a second on
+    two-thread runs against 605 on one-thread runs), and so does a lone-question run beside
+    another answer's search (10 clients got 151 answers a second that way). The second ONNX
+    session costs about 100 MB (LONE_QUESTION_THREADS=1 saves it).
+    """
 
     def __init__(self, model_path: Path, onnx_path: Path, *, threads: int = 1, lone_question_threads: int = 1) -> None:
         from tokenizers import Tokenizer
@@ -126,8 +130,21 @@ class Embedder:
         self._weights = _weights_of(self.onnx_path) if lone_question_threads > 1 else {}
         self._session = self._new_session(1)
         self._lone_session = self._new_session(lone_question_threads) if lone_question_threads > 1 else None
-        self._running = 0  # runs under way, so that a question knows whether it runs alone
+        self._running = 0  # ONNX runs under way
+        self._answering = 0  # answers under way (answering())
         self._running_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def answering(self):
+        """The span of one answer: a question encoded inside it may run on both cores, if it is
+        the only answer under way."""
+        with self._running_lock:
+            self._answering += 1
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._answering -= 1
 
     def _new_session(self, threads: int):
         import onnxruntime
@@ -204,10 +221,11 @@ class Embedder:
                          lone=lone)[0]
 
     def _run(self, feed: dict, *, lone: bool) -> np.ndarray:
-        """One ONNX run. `lone`: a question, which takes the lone-question session when no other
-        run is under way."""
+        """One ONNX run. `lone`: a question, which takes the lone-question session when it belongs
+        to the only answer under way and nothing else is running."""
         with self._running_lock:
-            session = self._lone_session if lone and self._running == 0 and self._lone_session else self._session
+            alone = lone and self._answering == 1 and self._running == 0 and self._lone_session is not None
+            session = self._lone_session if alone else self._session
             self._running += 1
         try:
             return session.run(None, feed)[0]

@@ -22,6 +22,15 @@ seed questions, and medquad_cancergov's 191 dev questions):
     ... the whole FFN float32            ~3 ms   -          -                0.600/0.767/0.739   -
     + ORT's BERT graph fusions           1.2 ms  20.6 ms    0.9945 / 0.990   -                   -
 
+Questions in int8 against passages built in float32 (2026-12-03; errors on one side only; seed
+figures here through `clinic-assistant eval` with its decline rules, fp32 itself 0.667/0.800/0.854):
+
+    int8 questions, MatMul per channel   1.1 ms  (fp32)     -                0.650/0.833/0.860   0.8275
+      (liveqa_medquad 0.642, mediqa_qa 0.7775, _pages 0.9957)
+    ... the FFN's output MatMul float32  ~1.8 ms (fp32)     -                0.617/0.800/0.854   0.8314
+
+Neither keeps the seed questions' figures: near ties among the first passages flip either way.
+
 int8 with per-channel weight scales keeps each vector within cosine 0.99 of float32, yet that
 moves close rankings: four of sixty seed questions lost their first passage and one more was
 declined. The promise to patients is the right passage first, so float32 is the default and
