@@ -120,7 +120,7 @@ class Settings:
     encoder_precision: str = "fp32"
     # Building encodes thousands of passages in batches: use every core.
     build_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
-    # Threads for a question encoded while no other is (index/embed.py); 1 saves ~45 MB.
+    # Threads for the question of the only answer under way (index/embed.py); 1 saves ~100 MB.
     lone_question_threads: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     top_k: int = 3
     # 1,000 characters is several paragraphs of a patient's message; longer gets a polite refusal.

@@ -127,7 +127,6 @@ class Embedder:
         ends = (self._single.token_to_id(mark) for mark in (".", "?", "!", ";"))
         self._sentence_ends = frozenset(i for i in ends if i is not None)
         # Loaded now: a broken file fails at start, not on the first question.
-        self._weights = _weights_of(self.onnx_path) if lone_question_threads > 1 else {}
         self._session = self._new_session(1)
         self._lone_session = self._new_session(lone_question_threads) if lone_question_threads > 1 else None
         self._running = 0  # ONNX runs under way
@@ -156,8 +155,8 @@ class Embedder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # warnings about unused initializers are noise in server logs
-        for name, value in self._weights.items():
-            options.add_initializer(name, value)
+        # Each session reads the file itself: handing both the same weights (add_initializer)
+        # saved no memory, as each keeps its own packed copy of the matrix weights (measured).
         return onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str], *, threads: int | None = None) -> np.ndarray:
@@ -234,7 +233,8 @@ class Embedder:
                 self._running -= 1
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One query vector, shape (dimension,): one run on one thread."""
+        """One query vector, shape (dimension,): one run, on both cores if it is the question of
+        the only answer under way (see the class), else on one thread."""
         return self.encode_with_sentences(text, sentences=False)[0]
 
     def encode_with_sentences(self, text: str, *, sentences: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -259,17 +259,6 @@ class Embedder:
         if len(spans) < 2:
             return vector, np.zeros((0, self.dimension), dtype=np.float32)
         return vector, _normalised(np.stack([tokens[a:b].mean(axis=0) for a, b in spans]))
-
-
-def _weights_of(onnx_path: Path) -> dict:
-    """The ONNX file's weights as ONNX Runtime values, for sessions that share them."""
-    import onnx
-    import onnxruntime
-    from onnx import numpy_helper
-
-    model = onnx.load(str(onnx_path))
-    return {tensor.name: onnxruntime.OrtValue.ortvalue_from_numpy(numpy_helper.to_array(tensor))
-            for tensor in model.graph.initializer}
 
 
 def _mean_vector(tokens: np.ndarray) -> np.ndarray:
